@@ -1,0 +1,44 @@
+# Fresh-machine entry points. `make demo` runs the pipeline on the embedded log;
+# `make test` installs everything the tests need (Python deps, Kafka jars, kinesis-local) and runs them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: help setup dev-servers demo test lint typecheck check bench clean
+
+help:
+	@echo "make demo   - set up and run the whole pipeline on the embedded local log"
+	@echo "make test   - set up and run lint, type checks and the full test suite"
+	@echo "make bench  - run the benchmarks under bench/"
+
+$(BIN)/streamjury: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+setup: $(BIN)/streamjury
+
+dev-servers: setup
+	$(BIN)/python -m streamjury.devservers.kafka install
+	$(BIN)/python -m streamjury.devservers.kinesis install
+
+demo: setup
+	$(BIN)/streamjury demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup dev-servers lint typecheck
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python bench/consumer_throughput.py
+
+clean:
+	rm -rf $(VENV) .streamjury .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""CLI options shared by every command that touches a stream, and their mapping onto settings.
+
+Flags default to None so that an unset flag leaves the env var (or the settings default) in force.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from streamjury.settings import BackendSettings, KafkaSettings, KinesisSettings, with_overrides
+from streamjury.streams.names import ALL_STREAMS
+
+F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S", bound=BackendSettings)
+BACKEND_FLAGS = ("backend", "local_dir", "stream_prefix", "bootstrap", "kinesis_endpoint", "localstack")
+
+
+def backend_options(command: F) -> F:
+    """Adds --backend, --local-dir, --stream-prefix, --bootstrap, --kinesis-endpoint, --localstack.
+
+    The decorated function receives them gathered in one ``backend_flags: dict`` argument.
+    """
+
+    @click.option(
+        "--backend",
+        type=click.Choice(["local", "memory", "kafka", "kinesis"]),
+        default=None,
+        help="Stream transport.  [env var: STREAMJURY_BACKEND; default: local]",
+    )
+    @click.option(
+        "--local-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Directory of the embedded log.  [env var: STREAMJURY_LOCAL_DIR; default: .streamjury/log]",
+    )
+    @click.option(
+        "--stream-prefix",
+        default=None,
+        help="Prefix of every stream name.  [env var: STREAMJURY_STREAM_PREFIX]",
+    )
+    @click.option(
+        "--bootstrap",
+        default=None,
+        metavar="HOST:PORT",
+        help="Kafka bootstrap servers.  [env var: STREAMJURY_KAFKA_BOOTSTRAP]",
+    )
+    @click.option(
+        "--kinesis-endpoint",
+        default=None,
+        metavar="URL",
+        help="Kinesis endpoint URL.  [env var: AWS_ENDPOINT_URL_KINESIS or STREAMJURY_KINESIS_ENDPOINT_URL]",
+    )
+    @click.option(
+        "--localstack/--no-localstack",
+        default=None,
+        help="Build AWS clients with localstack-client.  [env var: STREAMJURY_KINESIS_LOCALSTACK]",
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["backend_flags"] = {name: kwargs.pop(name) for name in BACKEND_FLAGS}
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def build_settings(settings_type: type[S], backend_flags: dict[str, Any], **service: Any) -> S:
+    """Settings from env vars, overridden by the backend flags and the service's own flags."""
+    overrides: dict[str, Any] = {
+        "backend": backend_flags.get("backend"),
+        "local_dir": backend_flags.get("local_dir"),
+        "stream_prefix": backend_flags.get("stream_prefix"),
+    }
+    if backend_flags.get("bootstrap") is not None:
+        overrides["kafka"] = KafkaSettings(bootstrap=backend_flags["bootstrap"])
+    kinesis: dict[str, Any] = {}
+    if backend_flags.get("kinesis_endpoint") is not None:
+        kinesis["endpoint_url"] = backend_flags["kinesis_endpoint"]
+    if backend_flags.get("localstack") is not None:
+        kinesis["localstack"] = backend_flags["localstack"]
+    if kinesis:
+        overrides["kinesis"] = KinesisSettings(**kinesis)
+    return with_overrides(settings_type, **overrides, **service)
+
+
+STREAM_NAME = click.Choice(list(ALL_STREAMS))
+"""A click type for logical stream names: unknown names are a usage error naming the valid ones."""

@@ -1,0 +1,232 @@
+"""Wire schemas: every record on every stream is one of these models, as JSON, keyed by event_id.
+
+Validation is strict on purpose: a record that is not exactly right goes to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from streamjury.errors import InvalidEvent
+
+SCHEMA_VERSION = 1
+MAX_RECORD_BYTES = 64 * 1024
+"""Larger payloads are refused before parsing: no legitimate event comes close."""
+
+EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+LocationId = Annotated[int, Field(ge=1, le=265)]
+"""NYC TLC taxi zones are 1..263; 264 and 265 are the TLC's 'unknown' and 'outside NYC' zones."""
+Fingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+"""A 64-bit perceptual hash as 16 lowercase hex characters."""
+ShortText = Annotated[str, Field(max_length=200)]
+Tag = Annotated[str, Field(min_length=1, max_length=50)]
+CheckName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+DetailValue = str | float | int | bool | None
+M = TypeVar("M", bound="WireModel")
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime (the only kind the schemas accept)."""
+    return datetime.now(UTC)
+
+
+class WireModel(BaseModel):
+    """Strict base: no coercion from strings, no unknown fields, no NaN or infinity."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        frozen=True,
+        str_max_length=10_000,
+    )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class SourcePosition(WireModel):
+    """Where a record came from, so an output can be traced back to its input."""
+
+    stream: str = Field(max_length=255)
+    partition: str = Field(max_length=128)
+    offset: int = Field(ge=0)
+
+    def __str__(self) -> str:
+        return f"{self.stream}/{self.partition}@{self.offset}"
+
+
+class EventBase(WireModel):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: EventId
+    occurred_at: AwareDatetime
+
+
+class RideEvent(EventBase):
+    """What a ride-hailing app knows at pickup, named as in the public NYC TLC trip records."""
+
+    event_type: Literal["ride"] = "ride"
+    VendorID: int = Field(ge=1, le=7)
+    pickup_datetime: AwareDatetime
+    PULocationID: LocationId
+    DOLocationID: LocationId
+    trip_distance: float = Field(ge=0.0, le=500.0)
+    passenger_count: int = Field(ge=0, le=9)
+    payment_type: int = Field(ge=0, le=6)
+    """TLC codes: 0 flex fare, 1 credit card, 2 cash, 3 no charge, 4 dispute, 5 unknown, 6 voided."""
+    fare_amount: float = Field(ge=0.0, le=10_000.0)
+
+
+class UploadEvent(EventBase):
+    """A video upload's metadata, as the moderation checks see it."""
+
+    event_type: Literal["upload"] = "upload"
+    uploader_id: str = Field(min_length=1, max_length=64)
+    title: ShortText
+    description: str = Field(max_length=5_000)
+    tags: list[Tag] = Field(max_length=30)
+    duration_seconds: float = Field(gt=0.0, le=86_400.0)
+    content_fingerprint: Fingerprint
+    uploader_account_age_days: int = Field(ge=0, le=36_500)
+    uploader_prior_strikes: int = Field(ge=0, le=1_000)
+
+
+Event = Annotated[RideEvent | UploadEvent, Field(discriminator="event_type")]
+EVENT_TYPES: dict[str, type[RideEvent] | type[UploadEvent]] = {
+    "ride": RideEvent,
+    "upload": UploadEvent,
+}
+
+
+class Verdict(WireModel):
+    """One model's output for one event."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: EventId
+    event_type: Literal["ride", "upload"]
+    check: CheckName
+    model_name: str = Field(max_length=128)
+    model_version: str = Field(max_length=128)
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    """A probability, for classifier checks."""
+    value: float | None = None
+    """A predicted quantity, for regression checks (minutes, dollars)."""
+    label: str | None = Field(default=None, max_length=128)
+    details: dict[str, DetailValue] = Field(default_factory=dict)
+    event_occurred_at: AwareDatetime
+    produced_at: AwareDatetime
+    source: SourcePosition
+
+    @property
+    def verdict_key(self) -> tuple[str, str]:
+        """Identity for de-duplication: one verdict per check per event."""
+        return (self.event_id, self.check)
+
+
+Outcome = Literal["estimate", "approve", "review", "remove", "incomplete"]
+
+
+class RideEstimate(WireModel):
+    eta_minutes: float
+    expected_tip: float
+    flags: list[str] = Field(default_factory=list)
+
+
+class Decision(WireModel):
+    """The joined outcome for one event; a higher ``revision`` supersedes a lower one."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: EventId
+    event_type: Literal["ride", "upload"]
+    outcome: Outcome
+    reasons: list[str] = Field(default_factory=list)
+    verdicts: list[Verdict] = Field(default_factory=list)
+    missing_checks: list[str] = Field(default_factory=list)
+    estimate: RideEstimate | None = None
+    revision: int = Field(default=1, ge=1)
+    event_occurred_at: AwareDatetime
+    decided_at: AwareDatetime
+
+
+class DeadLetter(WireModel):
+    """A record we could not process, kept whole so nothing is lost and it can be replayed."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    original_b64: str
+    reason: str = Field(max_length=2_000)
+    stage: str = Field(max_length=128)
+    """Which service refused it, e.g. ``consumer:duration``."""
+    source: SourcePosition | None = None
+    failed_at: AwareDatetime
+
+    @field_validator("original_b64")
+    @classmethod
+    def _must_be_base64(cls, value: str) -> str:
+        base64.b64decode(value, validate=True)
+        return value
+
+    @classmethod
+    def of(
+        cls, original: bytes, reason: str, stage: str, source: SourcePosition | None = None
+    ) -> DeadLetter:
+        return cls(
+            original_b64=base64.b64encode(original).decode("ascii"),
+            reason=reason[:2_000],
+            stage=stage,
+            source=source,
+            failed_at=utc_now(),
+        )
+
+    @property
+    def original(self) -> bytes:
+        return base64.b64decode(self.original_b64)
+
+
+_EVENT_ADAPTER: TypeAdapter[RideEvent | UploadEvent] = TypeAdapter(Event)
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    """One readable line: ``field.path: message; ...`` for the first few problems."""
+    parts = []
+    for error in exc.errors(include_url=False)[:limit]:
+        location = ".".join(str(p) for p in error["loc"]) or "record"
+        parts.append(f"{location}: {error['msg']}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _check_size(raw: bytes) -> None:
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidEvent(f"record is {len(raw)} bytes, over the {MAX_RECORD_BYTES} byte limit")
+
+
+def parse_event(raw: bytes) -> RideEvent | UploadEvent:
+    """Decode and validate one event, or raise InvalidEvent with a readable reason."""
+    _check_size(raw)
+    try:
+        return _EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc)) from exc
+
+
+def parse_model(model: type[M], raw: bytes) -> M:
+    """Decode and validate any wire model, or raise InvalidEvent with a readable reason."""
+    _check_size(raw)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc)) from exc
