@@ -20,8 +20,8 @@ $(BIN)/streamjury: pyproject.toml
 setup: $(BIN)/streamjury
 
 dev-servers: setup
-	$(BIN)/python -m streamjury.devservers.kafka install
-	$(BIN)/python -m streamjury.devservers.kinesis install
+	$(BIN)/streamjury dev kafka install
+	$(BIN)/streamjury dev kinesis install
 
 demo: setup
 	$(BIN)/streamjury demo
