@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -21,7 +21,7 @@ from pydantic import (
 
 from streamjury.errors import InvalidEvent
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_RECORD_BYTES = 64 * 1024
 """Larger payloads are refused before parsing: no legitimate event comes close."""
 

@@ -43,7 +43,9 @@ class KinesisSettings(BaseSettings):
 
     region: str = Field(
         default="us-east-1",
-        validation_alias=AliasChoices("STREAMJURY_KINESIS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        validation_alias=AliasChoices(
+            "STREAMJURY_KINESIS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"
+        ),
     )
     endpoint_url: str | None = Field(
         default=None,

@@ -88,9 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("streamjury: aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
-        hint = f" (see 'streamjury {exc.ctx.command_path.split(' ', 1)[1]} --help')" if (
-            exc.ctx is not None and " " in exc.ctx.command_path
-        ) else ""
+        hint = (
+            f" (see 'streamjury {exc.ctx.command_path.split(' ', 1)[1]} --help')"
+            if (exc.ctx is not None and " " in exc.ctx.command_path)
+            else ""
+        )
         click.echo(f"streamjury: error: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
     except click.ClickException as exc:

@@ -17,7 +17,14 @@ from streamjury.streams.names import ALL_STREAMS
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=BackendSettings)
-BACKEND_FLAGS = ("backend", "local_dir", "stream_prefix", "bootstrap", "kinesis_endpoint", "localstack")
+BACKEND_FLAGS = (
+    "backend",
+    "local_dir",
+    "stream_prefix",
+    "bootstrap",
+    "kinesis_endpoint",
+    "localstack",
+)
 
 
 def backend_options(command: F) -> F:

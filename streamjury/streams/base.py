@@ -1,4 +1,4 @@
-"""The stream contract every backend implements: keyed batched produce, group consume, explicit commit.
+"""The stream contract every backend implements: keyed batched produce, group consume, commit.
 
 Kept small and honest about partitions (Kafka partitions, Kinesis shards), positions and commits.
 """
@@ -47,7 +47,9 @@ class StartKind(enum.Enum):
 class StartFrom:
     """Where a group with no committed position (or a group-less reader) begins.
 
-    ``offsets`` maps partition -> first offset to read (for OFFSET); ``timestamp_ms`` is for TIMESTAMP.
+    ``offsets`` maps partition -> first offset to read (OFFSET; unlisted partitions start at the
+    earliest record); ``timestamp_ms`` is for TIMESTAMP. LATEST and TIMESTAMP are resolved when the
+    consumer is created, so LATEST means "records written after this consumer was made".
     """
 
     kind: StartKind = StartKind.EARLIEST
@@ -160,6 +162,10 @@ class Backend(Protocol):
 
     def atomic_writer(self, consumer: StreamConsumer, writer_id: str) -> AtomicWriter:
         """A writer that commits ``consumer``'s positions together with its outputs."""
+        ...
+
+    def partitions(self, stream: str) -> list[str]:
+        """The stream's partition (or open shard) ids."""
         ...
 
     def end_offsets(self, stream: str) -> dict[str, int]:
