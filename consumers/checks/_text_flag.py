@@ -1,0 +1,50 @@
+"""What the nsfw and violence checks share: a text classifier whose probability becomes a flag.
+
+Not a check itself (no ``SPEC``); each check module builds its spec with ``text_flag_spec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from consumers.check import CheckModel, CheckSpec, ModelSource, Prediction
+from models.features import UploadColumns
+from models.moderation import TextFlagClassifier
+from models.store import load_typed
+from streamjury.schemas import RideEvent, UploadEvent
+
+FLAG_THRESHOLD = 0.5
+
+
+@dataclass
+class TextFlagModel:
+    name: str
+    version: str
+    classifier: TextFlagClassifier
+
+    def predict(self, events: Sequence[RideEvent | UploadEvent]) -> list[Prediction]:
+        probabilities = self.classifier.predict_proba(UploadColumns.from_events(events))
+        return [
+            Prediction(score=float(p), label="flag" if p >= FLAG_THRESHOLD else "clear")
+            for p in probabilities
+        ]
+
+
+def text_flag_spec(check_name: str, model_name: str, description: str) -> CheckSpec:
+    """A check over ``uploads`` that flags at probability 0.5 using artifact ``model_name``."""
+
+    def load_model(source: ModelSource) -> CheckModel:
+        return TextFlagModel(
+            name=model_name,
+            version=source.version(model_name),
+            classifier=load_typed(source, model_name, TextFlagClassifier),
+        )
+
+    return CheckSpec(
+        name=check_name,
+        event_type="upload",
+        stream="uploads",
+        load_model=load_model,
+        description=description,
+    )

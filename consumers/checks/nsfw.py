@@ -1,0 +1,14 @@
+"""The nsfw check: probability that an upload is sexually explicit, from its text and uploader.
+
+Reads ``uploads``; ``score`` is a calibrated probability, ``label`` is ``flag`` from 0.5.
+"""
+
+from __future__ import annotations
+
+from consumers.checks._text_flag import text_flag_spec
+
+SPEC = text_flag_spec(
+    check_name="nsfw",
+    model_name="nsfw",
+    description="Explicit-content probability (TF-IDF + uploader history, logistic regression).",
+)
