@@ -23,7 +23,11 @@ from streamjury.errors import InvalidEvent
 
 SCHEMA_VERSION: Final = 1
 MAX_RECORD_BYTES = 64 * 1024
-"""Larger payloads are refused before parsing: no legitimate event comes close."""
+"""Larger events are refused before parsing: no legitimate event comes close."""
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+"""The parse limit for our own outputs: decisions embed verdicts, dead letters embed originals."""
+MAX_DEAD_LETTER_ORIGINAL = 2 * 1024 * 1024
+"""Originals up to this size are kept whole; larger ones (never a valid event) are cut and flagged."""
 
 EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 LocationId = Annotated[int, Field(ge=1, le=265)]
@@ -124,7 +128,7 @@ class Verdict(WireModel):
     value: float | None = None
     """A predicted quantity, for regression checks (minutes, dollars)."""
     label: str | None = Field(default=None, max_length=128)
-    details: dict[str, DetailValue] = Field(default_factory=dict)
+    details: dict[str, DetailValue] = Field(default_factory=dict, max_length=16)
     event_occurred_at: AwareDatetime
     produced_at: AwareDatetime
     source: SourcePosition
@@ -163,8 +167,12 @@ class Decision(WireModel):
 class DeadLetter(WireModel):
     """A record we could not process, kept whole so nothing is lost and it can be replayed."""
 
+    model_config = ConfigDict(str_max_length=None)
+
     schema_version: Literal[1] = SCHEMA_VERSION
     original_b64: str
+    original_truncated: bool = False
+    """True only for originals over MAX_DEAD_LETTER_ORIGINAL bytes, which keep their first part."""
     reason: str = Field(max_length=2_000)
     stage: str = Field(max_length=128)
     """Which service refused it, e.g. ``consumer:duration``."""
@@ -181,8 +189,11 @@ class DeadLetter(WireModel):
     def of(
         cls, original: bytes, reason: str, stage: str, source: SourcePosition | None = None
     ) -> DeadLetter:
+        truncated = len(original) > MAX_DEAD_LETTER_ORIGINAL
+        kept = original[:MAX_DEAD_LETTER_ORIGINAL] if truncated else original
         return cls(
-            original_b64=base64.b64encode(original).decode("ascii"),
+            original_b64=base64.b64encode(kept).decode("ascii"),
+            original_truncated=truncated,
             reason=reason[:2_000],
             stage=stage,
             source=source,
@@ -209,23 +220,23 @@ def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts)
 
 
-def _check_size(raw: bytes) -> None:
-    if len(raw) > MAX_RECORD_BYTES:
-        raise InvalidEvent(f"record is {len(raw)} bytes, over the {MAX_RECORD_BYTES} byte limit")
+def _check_size(raw: bytes, limit: int) -> None:
+    if len(raw) > limit:
+        raise InvalidEvent(f"record is {len(raw)} bytes, over the {limit} byte limit")
 
 
 def parse_event(raw: bytes) -> RideEvent | UploadEvent:
     """Decode and validate one event, or raise InvalidEvent with a readable reason."""
-    _check_size(raw)
+    _check_size(raw, MAX_RECORD_BYTES)
     try:
         return _EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from exc
 
 
-def parse_model(model: type[M], raw: bytes) -> M:
+def parse_model(model: type[M], raw: bytes, *, max_bytes: int = MAX_OUTPUT_BYTES) -> M:
     """Decode and validate any wire model, or raise InvalidEvent with a readable reason."""
-    _check_size(raw)
+    _check_size(raw, max_bytes)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

@@ -240,3 +240,27 @@ def test_decision_outcome_must_be_a_known_one() -> None:
 def test_base64_helper_matches_standard_encoding() -> None:
     letter = DeadLetter.of(b"abc", "r", "s")
     assert letter.original_b64 == base64.b64encode(b"abc").decode()
+
+
+def test_dead_letter_keeps_a_large_original_whole() -> None:
+    original = b"x" * (MAX_RECORD_BYTES * 4)
+    letter = parse_model(DeadLetter, DeadLetter.of(original, "too big", "consumer:tip").to_bytes())
+    assert letter.original == original
+    assert not letter.original_truncated
+
+
+def test_verdict_details_are_bounded() -> None:
+    verdict = {
+        "event_id": "upload-1",
+        "event_type": "upload",
+        "check": "nsfw",
+        "model_name": "nsfw",
+        "model_version": "v1",
+        "details": {f"k{i}": i for i in range(17)},
+        "event_occurred_at": WHEN,
+        "produced_at": WHEN,
+        "source": {"stream": "uploads", "partition": "0", "offset": 1},
+    }
+    with pytest.raises(InvalidEvent) as caught:
+        parse_model(Verdict, json.dumps(verdict).encode())
+    assert "details" in caught.value.reason

@@ -1,0 +1,54 @@
+"""The decision service's composition root: settings in, a running service out.
+
+The only place that opens the backend, reads the policy file, picks the clock and installs
+the stop-signal handlers; everything below receives what it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from consumers.shutdown import GracefulShutdown
+from decision.joiner import Joiner
+from decision.policy import Policy, load_policy
+from decision.service import Clock, DecisionService, ServiceConfig, ServiceStats
+from decision.settings import DecisionSettings
+from streamjury.streams.base import Backend
+from streamjury.streams.factory import open_backend
+
+log = logging.getLogger(__name__)
+
+
+def build_service(
+    settings: DecisionSettings, backend: Backend, policy: Policy, clock: Clock = time.time
+) -> DecisionService:
+    """A service wired from settings over an open ``backend`` (not started yet)."""
+    config = ServiceConfig(
+        group=settings.group,
+        writer_id=settings.writer_id or default_writer_id(settings.group),
+        batch_size=settings.batch_size,
+        batch_timeout_s=settings.batch_timeout_ms / 1000,
+    )
+    joiner = Joiner(policy, retention_s=settings.retention_s)
+    return DecisionService(backend, joiner, settings.streams, config, clock=clock)
+
+
+def default_writer_id(group: str) -> str:
+    """Unique per process, so two instances of one group never share a transactional id."""
+    return f"{group}-{socket.gethostname()}-{os.getpid()}"
+
+
+def run_decision_service(settings: DecisionSettings) -> ServiceStats:
+    """Run until SIGTERM/SIGINT: the batch in hand is written and committed before returning."""
+    policy = load_policy(settings.policy)
+    log.info("policy: %s", settings.policy or "the default policy")
+    with GracefulShutdown() as shutdown:
+        backend = open_backend(settings)
+        try:
+            with build_service(settings, backend, policy) as service:
+                return service.run(shutdown)
+        finally:
+            backend.close()

@@ -1,0 +1,42 @@
+"""Settings of the decision service: the backend's, plus policy, batching, retention and group.
+
+Env vars are ``STREAMJURY_DECISION_*``; CLI flags, passed as init kwargs by field name, win.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from streamjury.settings import ENV_PREFIX, BackendSettings
+
+DEFAULT_GROUP = "streamjury-decision"
+_DECISION = f"{ENV_PREFIX}DECISION_"
+
+
+class DecisionSettings(BackendSettings):
+    """Everything ``streamjury decide`` needs."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
+
+    policy: Path | None = Field(default=None, validation_alias=f"{_DECISION}POLICY")
+    """The policy TOML file; the default policy shipped with the package when unset."""
+    batch_size: int = Field(
+        default=500, ge=1, le=100_000, validation_alias=f"{_DECISION}BATCH_SIZE"
+    )
+    """Most verdicts per micro-batch: one atomic write per batch."""
+    batch_timeout_ms: int = Field(
+        default=200, ge=1, le=60_000, validation_alias=f"{_DECISION}BATCH_TIMEOUT_MS"
+    )
+    """Longest wait for a batch's first verdict; timeouts are checked at least this often."""
+    retention_s: float = Field(default=3600.0, gt=0, validation_alias=f"{_DECISION}RETENTION_S")
+    """How long a decided event is kept to catch duplicates and late verdicts (see the docs)."""
+    group: str = Field(
+        default=DEFAULT_GROUP, min_length=1, max_length=200, validation_alias=f"{_DECISION}GROUP"
+    )
+    writer_id: str | None = Field(
+        default=None, min_length=1, max_length=200, validation_alias=f"{_DECISION}WRITER_ID"
+    )
+    """The atomic writer's id (Kafka transactional.id prefix); derived from the group when unset."""
