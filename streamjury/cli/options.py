@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
+from streamjury.errors import ConfigError
+from streamjury.schemas import describe_validation_error
 from streamjury.settings import BackendSettings, KafkaSettings, KinesisSettings, with_overrides
 from streamjury.streams.names import ALL_STREAMS
 
@@ -82,16 +85,19 @@ def build_settings(settings_type: type[S], backend_flags: dict[str, Any], **serv
         "local_dir": backend_flags.get("local_dir"),
         "stream_prefix": backend_flags.get("stream_prefix"),
     }
-    if backend_flags.get("bootstrap") is not None:
-        overrides["kafka"] = KafkaSettings(bootstrap=backend_flags["bootstrap"])
     kinesis: dict[str, Any] = {}
     if backend_flags.get("kinesis_endpoint") is not None:
         kinesis["endpoint_url"] = backend_flags["kinesis_endpoint"]
     if backend_flags.get("localstack") is not None:
         kinesis["localstack"] = backend_flags["localstack"]
-    if kinesis:
-        overrides["kinesis"] = KinesisSettings(**kinesis)
-    return with_overrides(settings_type, **overrides, **service)
+    try:
+        if backend_flags.get("bootstrap") is not None:
+            overrides["kafka"] = KafkaSettings(bootstrap=backend_flags["bootstrap"])
+        if kinesis:
+            overrides["kinesis"] = KinesisSettings(**kinesis)
+        return with_overrides(settings_type, **overrides, **service)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
 
 
 STREAM_NAME = click.Choice(list(ALL_STREAMS))
