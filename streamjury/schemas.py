@@ -58,7 +58,8 @@ class WireModel(BaseModel):
     )
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        """Compact JSON, straight from pydantic-core's serializer (no str round trip)."""
+        return self.__pydantic_serializer__.to_json(self)
 
 
 class SourcePosition(WireModel):

@@ -67,25 +67,25 @@ PROGRESS_LOG_INTERVAL_S = 5.0
     "--count",
     type=click.IntRange(min=1),
     default=None,
-    help="How many events to send.  [env var: STREAMJURY_COUNT; default: 1000, or a whole file]",
+    help="How many events to send.  [env var: STREAMJURY_PRODUCE_COUNT; default: 1000, or a whole file]",
 )
 @click.option(
     "--rate",
     type=click.FloatRange(min=0),
     default=None,
-    help="Events per second, steady; 0 is as fast as possible.  [env var: STREAMJURY_RATE]",
+    help="Events per second, steady; 0 is as fast as possible.  [env var: STREAMJURY_PRODUCE_RATE]",
 )
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
     default=None,
-    help="Seed of the synthetic generator.  [env var: STREAMJURY_SEED; default: 0]",
+    help="Seed of the synthetic generator.  [env var: STREAMJURY_PRODUCE_SEED; default: 0]",
 )
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 100_000),
     default=None,
-    help="Records per send and flush.  [env var: STREAMJURY_BATCH_SIZE; default: 500]",
+    help="Records per send and flush.  [env var: STREAMJURY_PRODUCE_BATCH_SIZE; default: 500]",
 )
 @click.option(
     "--skip-invalid",
@@ -134,7 +134,7 @@ def produce(
         items = synthetic_events(kind, settings.seed, total, clock, settings.streams)
         label = f"{kind} (seed {settings.seed})"
     else:
-        # Only the --count flag limits a file: a STREAMJURY_COUNT meant for synthetic runs won't.
+        # Only the --count flag limits a file: a STREAMJURY_PRODUCE_COUNT meant for synthetic runs won't.
         items, total = file_events(events_file, count, skip_invalid, rejects_path, settings.streams)
         label = events_file.name
     stats = publish(settings, clock, items, steady_pacing(settings), total=total, label=label)

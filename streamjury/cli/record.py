@@ -111,7 +111,7 @@ def record(stream: str, from_: str, to: str, output: Path, backend_flags: dict[s
     "--batch-size",
     type=click.IntRange(1, 100_000),
     default=None,
-    help="Records per send and flush.  [env var: STREAMJURY_BATCH_SIZE; default: 500]",
+    help="Records per send and flush.  [env var: STREAMJURY_PRODUCE_BATCH_SIZE; default: 500]",
 )
 @click.option(
     "--skip-invalid",

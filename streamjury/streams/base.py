@@ -86,7 +86,11 @@ class StreamProducer(Protocol):
         ...
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything sent is durably written; raise DeliveryError otherwise."""
+        """Block until everything sent is durably written; raise DeliveryError otherwise.
+
+        On DeliveryError whatever was pending is discarded: the caller re-sends it (or gives up
+        without committing the inputs behind it).
+        """
         ...
 
     def close(self) -> None: ...

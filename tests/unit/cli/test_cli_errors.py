@@ -85,12 +85,12 @@ def test_an_invalid_file_is_one_error_line_followed_by_the_listing(
 def test_a_bad_environment_variable_is_a_config_error(
     run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STREAMJURY_RATE", "fast")
+    monkeypatch.setenv("STREAMJURY_PRODUCE_RATE", "fast")
 
     result = run("produce", "rides")
 
     assert result.code == 2
-    assert_one_line_error(result.err, "invalid settings: rate")
+    assert_one_line_error(result.err, "invalid settings: STREAMJURY_PRODUCE_RATE")
 
 
 def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:

@@ -150,8 +150,8 @@ def test_rejects_go_where_asked(run: Run, tmp_path: Path) -> None:
 def test_flags_win_over_environment_variables(
     run: Run, local_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STREAMJURY_COUNT", "3")
-    monkeypatch.setenv("STREAMJURY_SEED", "5")
+    monkeypatch.setenv("STREAMJURY_PRODUCE_COUNT", "3")
+    monkeypatch.setenv("STREAMJURY_PRODUCE_SEED", "5")
 
     run("produce", "rides", "--seed", "9")
 

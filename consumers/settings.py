@@ -1,0 +1,57 @@
+"""The consumer service's settings: which check, how it batches, where its models and streams are.
+
+Env vars: ``STREAMJURY_CHECK`` and ``STREAMJURY_CONSUMER_*`` (plus the shared backend and model
+ones); CLI flags, passed as init kwargs by field name, win over them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from consumers.runtime import RuntimeConfig
+from models.store import ModelSettings
+from streamjury.settings import ENV_PREFIX, BackendSettings
+from streamjury.streams.base import StartFrom
+
+_CONSUMER = f"{ENV_PREFIX}CONSUMER_"
+
+
+class ConsumerSettings(BackendSettings, ModelSettings):
+    """One model consumer: backend and model location, plus the check and its batching."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", protected_namespaces=(), populate_by_name=True
+    )
+
+    check: str = Field(min_length=1)
+    batch_size: int = Field(default=500, ge=1, le=100_000, validation_alias=f"{_CONSUMER}BATCH_SIZE")
+    batch_timeout_ms: int = Field(
+        default=50, ge=1, le=60_000, validation_alias=f"{_CONSUMER}BATCH_TIMEOUT_MS"
+    )
+    group: str | None = Field(
+        default=None, min_length=1, max_length=255, validation_alias=f"{_CONSUMER}GROUP"
+    )
+    """The consumer group; ``streamjury-<check>`` when unset."""
+    start: Literal["earliest", "latest"] = Field(
+        default="earliest", validation_alias=f"{_CONSUMER}START"
+    )
+    """Where a group with no committed position begins; a known group resumes where it was."""
+    log_every_batches: int = Field(default=100, ge=1, validation_alias=f"{_CONSUMER}LOG_EVERY_BATCHES")
+
+    @property
+    def group_name(self) -> str:
+        return self.group or f"streamjury-{self.check}"
+
+    @property
+    def start_from(self) -> StartFrom:
+        return StartFrom.earliest() if self.start == "earliest" else StartFrom.latest()
+
+    def runtime_config(self) -> RuntimeConfig:
+        return RuntimeConfig(
+            batch_size=self.batch_size,
+            batch_timeout_ms=self.batch_timeout_ms,
+            log_every_batches=self.log_every_batches,
+        )
