@@ -39,7 +39,9 @@ class KafkaSettings(BaseSettings):
 class KinesisSettings(BaseSettings):
     """How to reach Kinesis: AWS itself, LocalStack, or an emulator at an endpoint URL."""
 
-    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}KINESIS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}KINESIS_", extra="ignore", populate_by_name=True
+    )
 
     region: str = Field(
         default="us-east-1",

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("streamjury.cli.record", "record"),
     "replay": ("streamjury.cli.record", "replay"),
     "tail": ("streamjury.cli.tail", "tail"),
+    "streams": ("streamjury.cli.streams", "streams"),
     "train": ("streamjury.cli.models", "train"),
     "models": ("streamjury.cli.models", "models"),
     "consume": ("streamjury.cli.consume", "consume"),

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from streamjury.errors import ConfigError
-from streamjury.schemas import describe_validation_error
 from streamjury.settings import BackendSettings, KafkaSettings, KinesisSettings, with_overrides
 from streamjury.streams.names import ALL_STREAMS
 
@@ -97,7 +97,24 @@ def build_settings(settings_type: type[S], backend_flags: dict[str, Any], **serv
             overrides["kinesis"] = KinesisSettings(**kinesis)
         return with_overrides(settings_type, **overrides, **service)
     except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
+        raise ConfigError(
+            f"invalid settings: {describe_settings_error(exc, settings_type)}"
+        ) from exc
+
+
+def describe_settings_error(exc: ValidationError, settings_type: type[BaseSettings]) -> str:
+    """Like ``describe_validation_error``, naming each field with the env var that sets it."""
+    prefix = str(settings_type.model_config.get("env_prefix", ""))
+    problems = []
+    for error in exc.errors(include_url=False)[:5]:
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        field = settings_type.model_fields.get(name)
+        if field is not None:
+            alias = field.validation_alias
+            env_var = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
+            name = f"{name} ({env_var} or its flag)"
+        problems.append(f"{name}: {error['msg']}")
+    return "; ".join(problems)
 
 
 STREAM_NAME = click.Choice(list(ALL_STREAMS))

@@ -1,0 +1,129 @@
+"""``streamjury deploy lambda``: deploy one check as a Lambda function with a Kinesis trigger.
+
+Safe to re-run: it changes only what differs from what is asked, and says what it did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streamjury.cli.lambda_cli import (
+    aws_options,
+    build_kinesis_settings,
+    build_mapping_settings,
+    mapping_options,
+)
+
+
+@click.group()
+def deploy() -> None:
+    """Deploy streamjury to AWS."""
+
+
+@deploy.command("lambda")
+@click.argument("check")
+@click.option("--stream", required=True, help="The input Kinesis stream: its name or ARN.")
+@click.option("--output-stream", required=True, help="The Kinesis stream verdicts go to.")
+@click.option("--role", "role_arn", required=True, metavar="ARN", help="The execution role.")
+@click.option("--function-name", default=None, help="[default: streamjury-CHECK]")
+@mapping_options
+@click.option(
+    "--on-failure",
+    default=None,
+    metavar="ARN",
+    help="SQS queue, SNS topic or S3 bucket ARN for metadata about discarded batches.",
+)
+@click.option(
+    "--deadletter-target",
+    default="kinesis:deadletter",
+    show_default=True,
+    metavar="kinesis:NAME|sqs:URL",
+    help="Where the function sends invalid records, with their payload.",
+)
+@click.option(
+    "--models",
+    default=None,
+    help="Model folder (baked into the zip) or s3:// URL (read at cold start).  "
+    "[env var: STREAMJURY_MODELS; default: .streamjury/models]",
+)
+@click.option(
+    "--image-uri",
+    default=None,
+    metavar="URI",
+    help="Deploy this container image (built from lambda/Dockerfile).",
+)
+@click.option(
+    "--zip",
+    "use_zip",
+    is_flag=True,
+    help="Deploy a zip of the code and models; dependencies must come from --layer.",
+)
+@click.option(
+    "--layer", "layers", multiple=True, metavar="ARN", help="A layer for the zip (repeatable)."
+)
+@click.option("--timeout", type=click.IntRange(1, 900), default=60, show_default=True)
+@click.option("--memory", type=click.IntRange(128, 10_240), default=1024, show_default=True)
+@click.option(
+    "--build-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the built zip here.  [default: a temporary folder]",
+)
+@aws_options(
+    "--endpoint-url",
+    "An endpoint for every AWS API used (LocalStack, moto).  [env var: AWS_ENDPOINT_URL]",
+)
+def deploy_lambda_command(
+    check: str,
+    stream: str,
+    output_stream: str,
+    role_arn: str,
+    function_name: str | None,
+    mapping_flags: dict[str, Any],
+    on_failure: str | None,
+    deadletter_target: str,
+    models: str | None,
+    image_uri: str | None,
+    use_zip: bool,
+    layers: tuple[str, ...],
+    timeout: int,
+    memory: int,
+    build_dir: Path | None,
+    aws_flags: dict[str, Any],
+) -> None:
+    """Create or update CHECK's function and its Kinesis event source mapping."""
+    from models.store import ModelSettings
+    from streamjury.deploy.lambda_deploy import DeployClients, DeployRequest, deploy_lambda
+    from streamjury.settings import with_overrides
+    from streamjury.streams import aws_clients
+
+    if (image_uri is not None) == use_zip:
+        raise click.UsageError("choose one of --image-uri URI (recommended) or --zip")
+    request = DeployRequest(
+        check=check,
+        stream=stream,
+        role_arn=role_arn,
+        output_stream=output_stream,
+        function_name=function_name,
+        mapping=build_mapping_settings(mapping_flags),
+        on_failure_arn=on_failure,
+        deadletter_target=deadletter_target,
+        models=with_overrides(ModelSettings, models=models).models,
+        image_uri=image_uri,
+        layers=layers,
+        timeout_s=timeout,
+        memory_mb=memory,
+    )
+    settings = build_kinesis_settings(aws_flags)
+    endpoint = aws_flags.get("endpoint_url")
+    clients = DeployClients(
+        lambda_=aws_clients.client("lambda", settings, endpoint_url=endpoint),
+        kinesis=aws_clients.client("kinesis", settings, endpoint_url=endpoint),
+    )
+    report = deploy_lambda(request, clients, build_dir=build_dir)
+    for change in report.changes:
+        click.echo(str(change))
+    click.echo(f"{report.function_name} <- {report.stream_arn}")

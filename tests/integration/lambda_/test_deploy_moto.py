@@ -1,0 +1,224 @@
+"""``deploy lambda`` against moto's Lambda API: what it creates, and that re-running changes nothing.
+
+API calls are observed with botocore's event hooks on the very clients the deploy uses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from consumers.lambda_settings import (
+    ENV_CHECK,
+    ENV_DEADLETTER_TARGET,
+    ENV_MODEL_CACHE,
+    ENV_MODELS,
+    ENV_OUTPUT_STREAM,
+    LAMBDA_MODEL_CACHE,
+)
+from streamjury.cli.main import cli
+from streamjury.deploy.artifact import BAKED_MODELS_PATH, HANDLER
+from streamjury.deploy.lambda_deploy import DeployClients, DeployRequest, deploy_lambda
+from streamjury.devservers.moto_server import MotoServer
+from streamjury.esm.config import MappingSettings
+
+ON_FAILURE = "arn:aws:sqs:us-east-1:123456789012:streamjury-on-failure"
+CUSTOM = MappingSettings(
+    batch_size=250,
+    batching_window_s=3,
+    starting_position="LATEST",
+    bisect_on_error=False,
+    max_retries=7,
+    max_record_age_s=120,
+    report_batch_item_failures=True,
+)
+
+
+class Calls:
+    """Every Lambda API operation a client makes, with its parameters."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, model: Any, params: Any, **kwargs: Any) -> None:
+        self.made.append((model.name, dict(params)))
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.made]
+
+    def writes(self) -> list[str]:
+        return [name for name in self.names if name.startswith(("Create", "Update", "Delete"))]
+
+    def params_of(self, operation: str) -> dict[str, Any]:
+        [params] = [params for name, params in self.made if name == operation]
+        return params
+
+
+@pytest.fixture
+def world(moto_server: MotoServer) -> dict[str, str]:
+    """A fresh role and input stream in moto, under unique names."""
+    suffix = uuid.uuid4().hex[:8]
+    role = moto_server.client("iam").create_role(
+        RoleName=f"streamjury-{suffix}", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    stream = f"rides-{suffix}"
+    moto_server.client("kinesis").create_stream(StreamName=stream, ShardCount=1)
+    return {"role": role, "stream": stream, "function": f"streamjury-duration-{suffix}"}
+
+
+@pytest.fixture
+def calls(moto_server: MotoServer) -> tuple[DeployClients, Calls]:
+    observed = Calls()
+    lambda_client = moto_server.client("lambda")
+    lambda_client.meta.events.register("before-parameter-build.lambda", observed)
+    return DeployClients(lambda_client, moto_server.client("kinesis")), observed
+
+
+def request(world: dict[str, str], models: Path, **changes: Any) -> DeployRequest:
+    values: dict[str, Any] = {
+        "check": "duration",
+        "stream": world["stream"],
+        "role_arn": world["role"],
+        "output_stream": "verdicts-x",
+        "function_name": world["function"],
+        "mapping": CUSTOM,
+        "on_failure_arn": ON_FAILURE,
+        "deadletter_target": "kinesis:deadletter-x",
+        "models": str(models),
+        **changes,
+    }
+    return DeployRequest(**values)
+
+
+def test_deploy_creates_the_function_and_a_mapping_with_exactly_the_settings_asked(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, _ = calls
+
+    report = deploy_lambda(request(world, models_dir), clients)
+
+    assert [change.action for change in report.changes] == ["created", "created"]
+    config = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
+    assert config["PackageType"] == "Zip"
+    assert config["Handler"] == HANDLER
+    assert config["Role"] == world["role"]
+    assert config["Environment"]["Variables"] == {
+        ENV_CHECK: "duration",
+        ENV_OUTPUT_STREAM: "verdicts-x",
+        ENV_DEADLETTER_TARGET: "kinesis:deadletter-x",
+        ENV_MODELS: BAKED_MODELS_PATH,
+        ENV_MODEL_CACHE: str(LAMBDA_MODEL_CACHE),
+    }
+    assert config["CodeSha256"] == report.package.code_sha256 if report.package else False
+    [mapping] = clients.lambda_.list_event_source_mappings(FunctionName=world["function"])[
+        "EventSourceMappings"
+    ]
+    assert mapping["EventSourceArn"] == report.stream_arn
+    assert report.stream_arn.endswith(f":stream/{world['stream']}")
+    assert mapping["BatchSize"] == 250
+    assert mapping["MaximumBatchingWindowInSeconds"] == 3
+    assert mapping["StartingPosition"] == "LATEST"
+    assert mapping["BisectBatchOnFunctionError"] is False
+    assert mapping["MaximumRetryAttempts"] == 7
+    assert mapping["MaximumRecordAgeInSeconds"] == 120
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": ON_FAILURE}}
+
+
+def test_a_second_run_with_the_same_arguments_makes_no_update_call(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, observed = calls
+    deploy_lambda(request(world, models_dir), clients)
+    before = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
+    observed.made.clear()
+
+    report = deploy_lambda(request(world, models_dir), clients)
+
+    assert [change.action for change in report.changes] == ["unchanged", "unchanged"]
+    assert observed.writes() == []
+    assert set(observed.names) <= {"GetFunction", "ListEventSourceMappings"}
+    after = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
+    assert after["LastModified"] == before["LastModified"]
+    assert after["CodeSha256"] == before["CodeSha256"]
+
+
+def test_changed_arguments_update_only_what_changed(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, observed = calls
+    deploy_lambda(request(world, models_dir), clients)
+    observed.made.clear()
+
+    changed = request(
+        world, models_dir, mapping=CUSTOM.model_copy(update={"batch_size": 40}), memory_mb=2048
+    )
+    report = deploy_lambda(changed, clients)
+
+    assert [(c.action, c.fields) for c in report.changes] == [
+        ("updated", ("MemorySize",)),
+        ("updated", ("BatchSize",)),
+    ]
+    assert observed.writes() == ["UpdateFunctionConfiguration", "UpdateEventSourceMapping"]
+    assert set(observed.params_of("UpdateFunctionConfiguration")) == {"FunctionName", "MemorySize"}
+    assert set(observed.params_of("UpdateEventSourceMapping")) == {"UUID", "BatchSize"}
+    [mapping] = clients.lambda_.list_event_source_mappings(FunctionName=world["function"])[
+        "EventSourceMappings"
+    ]
+    assert mapping["BatchSize"] == 40
+    assert mapping["MaximumRetryAttempts"] == 7
+
+
+def test_an_image_function_is_updated_when_only_its_image_changes(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, observed = calls
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/streamjury-lambda"
+    deploy_lambda(request(world, models_dir, image_uri=f"{image}:1"), clients)
+    observed.made.clear()
+
+    report = deploy_lambda(request(world, models_dir, image_uri=f"{image}:2"), clients)
+
+    assert report.changes[0].fields == ("Code",)
+    assert observed.writes() == ["UpdateFunctionCode"]
+    function = clients.lambda_.get_function(FunctionName=world["function"])
+    assert function["Configuration"]["PackageType"] == "Image"
+    assert function["Code"]["ImageUri"] == f"{image}:2"
+
+
+def test_the_cli_deploys_and_reports_unchanged_when_run_again(
+    world: dict[str, str],
+    moto_server: MotoServer,
+    models_dir: Path,
+    aws_credentials: None,
+    restore_root_logging: None,
+) -> None:
+    args = [
+        "deploy", "lambda", "duration",
+        "--stream", world["stream"],
+        "--output-stream", "verdicts",
+        "--role", world["role"],
+        "--function-name", world["function"],
+        "--zip", "--models", str(models_dir),
+        "--batch-size", "10", "--max-retries", "2",
+        "--endpoint-url", moto_server.endpoint_url,
+    ]  # fmt: skip
+    runner = CliRunner()
+
+    first = runner.invoke(cli, args, catch_exceptions=False)
+    second = runner.invoke(cli, args, catch_exceptions=False)
+
+    assert first.exit_code == 0, first.output
+    assert f"function {world['function']}: created" in first.stdout
+    assert second.exit_code == 0, second.output
+    assert "created" not in second.stdout
+    assert second.stdout.count("unchanged") == 2
+    [mapping] = moto_server.client("lambda").list_event_source_mappings(
+        FunctionName=world["function"]
+    )["EventSourceMappings"]
+    assert (mapping["BatchSize"], mapping["MaximumRetryAttempts"]) == (10, 2)

@@ -1,0 +1,125 @@
+"""``template.yaml`` (AWS SAM) declares what ``streamjury deploy lambda`` creates, no more, no less.
+
+Each function's Kinesis event source settings and environment variable names are compared with
+what ``deploy`` sends, so the two ways of deploying cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from consumers.lambda_settings import FUNCTION_ENV_VARS, LAMBDA_MODEL_CACHE
+from consumers.registry import CHECKS
+from streamjury.deploy.lambda_deploy import function_environment
+from streamjury.deploy.mapping import mapping_request
+from streamjury.esm.config import MappingSettings
+
+TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """A YAML loader that keeps ``!Ref x`` / ``!GetAtt a.b`` / ``!Sub s`` as ``{"!Ref": x}``."""
+
+
+def _tagged(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"!{tag_suffix}": value}
+
+
+CloudFormationLoader.add_multi_constructor("!", _tagged)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    text = TEMPLATE.read_text(encoding="utf-8")
+    loaded: dict[str, Any] = yaml.load(text, CloudFormationLoader)  # a SafeLoader subclass
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Check name -> the function's properties, with the Globals merged in as SAM does."""
+    defaults = template["Globals"]["Function"]
+    found: dict[str, dict[str, Any]] = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = {**defaults, **resource["Properties"]}
+        properties["Environment"] = {
+            "Variables": {
+                **defaults["Environment"]["Variables"],
+                **resource["Properties"]["Environment"]["Variables"],
+            }
+        }
+        found[properties["Environment"]["Variables"]["STREAMJURY_CHECK"]] = properties
+    return found
+
+
+def kinesis_event(properties: dict[str, Any]) -> dict[str, Any]:
+    [event] = properties["Events"].values()
+    assert event["Type"] == "Kinesis"
+    found: dict[str, Any] = event["Properties"]
+    return found
+
+
+def test_every_check_has_exactly_one_function(functions: dict[str, dict[str, Any]]) -> None:
+    assert sorted(functions) == sorted(CHECKS)
+
+
+def test_each_function_reads_the_stream_of_its_check(functions: dict[str, dict[str, Any]]) -> None:
+    for check, properties in functions.items():
+        stream = kinesis_event(properties)["Stream"]
+        assert stream == {"!GetAtt": f"{CHECKS[check].stream.capitalize()}Stream.Arn"}, check
+
+
+def test_event_source_settings_are_the_ones_deploy_sends(
+    functions: dict[str, dict[str, Any]],
+) -> None:
+    sent = mapping_request(MappingSettings(), on_failure_arn="arn:aws:sqs:us-east-1:1:on-failure")
+    for check, properties in functions.items():
+        declared = dict(kinesis_event(properties))
+        declared.pop("Stream")
+        assert declared.keys() == sent.keys(), check
+        assert declared.pop("DestinationConfig")["OnFailure"]["Destination"], check
+        for name, value in declared.items():
+            assert value == sent[name], f"{check}: {name} is {value!r}, deploy sends {sent[name]!r}"
+
+
+def test_environment_variable_names_are_the_ones_deploy_sets(
+    functions: dict[str, dict[str, Any]],
+) -> None:
+    sent = function_environment("duration", "verdicts", "kinesis:deadletter", "s3://bucket/models")
+    assert set(sent) == set(FUNCTION_ENV_VARS)
+    for check, properties in functions.items():
+        variables = properties["Environment"]["Variables"]
+        assert set(variables) == set(sent), check
+        assert variables["STREAMJURY_MODEL_CACHE"] == str(LAMBDA_MODEL_CACHE)
+
+
+def test_functions_are_images_with_the_handler_role_it_needs(
+    template: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    for check, properties in functions.items():
+        assert properties["PackageType"] == "Image", check
+        role = template["Resources"][properties["Role"]["!GetAtt"].removesuffix(".Arn")]
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        read = next(
+            s for s in statements if isinstance(s, dict) and s.get("Sid") == "ReadInputStream"
+        )
+        assert read["Resource"] == kinesis_event(properties)["Stream"], check
+        assert "kinesis:PutRecords" in str(statements)
+        assert all(
+            "*" not in str(statement.get("Resource", "")).replace("streamjury-*", "")
+            for statement in statements
+            if isinstance(statement, dict)
+        ), f"{check}: a wildcard resource is not least privilege"
