@@ -15,6 +15,7 @@ from consumers.runtime import ConsumerRuntime, RunStats
 from consumers.settings import ConsumerSettings
 from models.store import ModelStore
 from streamjury.errors import StreamError
+from streamjury.ops.service import service_ops
 from streamjury.shutdown import GracefulShutdown
 from streamjury.streams.base import Backend
 from streamjury.streams.factory import open_backend
@@ -38,14 +39,19 @@ def run_consumer(
     """Load the check's model once, then consume until ``stop_requested()``.
 
     ``backend`` and ``models`` default to what the settings describe; a backend passed in is
-    left open for its owner. Everything opened here is closed here.
+    left open for its owner. Everything opened here is closed here. With ``http_port`` set,
+    ``/readyz`` turns 200 once the model is loaded and the consumer owns partitions.
     """
     spec = get_check(settings.check)
-    model = spec.load_model(models if models is not None else ModelStore.from_settings(settings))
-    with ExitStack() as resources:
+    with service_ops(settings, "consumer", spec.name) as ops, ExitStack() as resources:
+        model = spec.load_model(
+            models if models is not None else ModelStore.from_settings(settings)
+        )
+        ops.model_loaded(model.name, model.version)
         if backend is None:
             backend = open_backend(settings)
             resources.callback(_close, backend.close, "backend")
+        backend = ops.watch(backend)  # its consumers report their partitions to /readyz
         names = settings.streams
         source = names.physical(spec.stream)
         backend.ensure_streams([source, names.verdicts, names.deadletter])
@@ -54,11 +60,12 @@ def run_consumer(
         resources.callback(_close, producer.close, "producer")
         runtime = ConsumerRuntime(
             spec,
-            model,
+            ops.metrics.timed(model),
             producer,
             verdict_stream=names.verdicts,
             deadletter_stream=names.deadletter,
             config=settings.runtime_config(),
+            metrics=ops.metrics,
         )
         consumer = backend.consumer(
             [source],
@@ -74,6 +81,7 @@ def run_consumer(
             source,
             backend.name,
             settings.group_name,
+            extra={"service": "consumer", "check": spec.name, "stream": source},
         )
         return runtime.run(consumer, stop_requested)
 

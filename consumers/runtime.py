@@ -15,6 +15,7 @@ from typing import TypeVar
 from consumers.batch import BatchResult, process_batch, source_of
 from consumers.check import CheckModel, CheckSpec
 from streamjury.errors import DeliveryError, FencedError, StreamError
+from streamjury.ops.metrics import Metrics, NullMetrics
 from streamjury.schemas import utc_now
 from streamjury.streams.base import OutRecord, Record, StreamConsumer, StreamProducer
 
@@ -84,6 +85,7 @@ class ConsumerRuntime:
         config: RuntimeConfig | None = None,
         now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.spec = spec
         self.model = model
@@ -95,15 +97,30 @@ class ConsumerRuntime:
         self._deadletter_stream = deadletter_stream
         self._now = now
         self._sleep = sleep
+        self._metrics = metrics or NullMetrics()
+        self._context = {"service": "consumer", "check": spec.name}
+        """``extra=`` of every log line: JSON logs carry them as fields."""
         self._revoked: set[tuple[str, str]] = set()
 
     # -- rebalance callbacks -------------------------------------------------------------------
 
     def partitions_assigned(self, stream: str, partitions: Sequence[str]) -> None:
-        log.info("%s: assigned %s partitions %s", self.stage, stream, ", ".join(partitions))
+        log.info(
+            "%s: assigned %s partitions %s",
+            self.stage,
+            stream,
+            ", ".join(partitions),
+            extra={**self._context, "stream": stream},
+        )
 
     def partitions_revoked(self, stream: str, partitions: Sequence[str]) -> None:
-        log.info("%s: revoked %s partitions %s", self.stage, stream, ", ".join(partitions))
+        log.info(
+            "%s: revoked %s partitions %s",
+            self.stage,
+            stream,
+            ", ".join(partitions),
+            extra={**self._context, "stream": stream},
+        )
         self._revoked.update((stream, partition) for partition in partitions)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -121,6 +138,7 @@ class ConsumerRuntime:
             self.model.version,
             self.config.batch_size,
             self.config.batch_timeout_ms,
+            extra=self._context,
         )
         while not stop_requested():
             self.run_once(consumer)
@@ -131,6 +149,7 @@ class ConsumerRuntime:
             self.stats.verdicts,
             self.stats.dead_letters,
             self.stats.batches,
+            extra=self._context,
         )
         return self.stats
 
@@ -142,6 +161,12 @@ class ConsumerRuntime:
         result = process_batch(self.spec, self.model, batch, stage=self.stage, now=self._now)
         self._write(result)
         committed = self._commit(consumer, batch)
+        self._metrics.observe_batch(
+            records=len(batch),
+            verdicts=result.verdicts,
+            dead_letters=result.dead_letters,
+            committed=committed,
+        )
         self._count(result, committed)
         return len(batch)
 
@@ -198,6 +223,7 @@ class ConsumerRuntime:
                 "%s: partitions taken over before commit; the new owner redoes %d records",
                 self.stage,
                 len(batch),
+                extra=self._context,
             )
             return False
         return True
@@ -227,6 +253,7 @@ class ConsumerRuntime:
                         what,
                         attempts,
                         exc,
+                        extra=self._context,
                     )
                     raise
                 delay = self.config.retry_backoff_s * 2 ** (attempt - 1)
@@ -238,6 +265,7 @@ class ConsumerRuntime:
                     attempts,
                     delay,
                     exc,
+                    extra=self._context,
                 )
                 self._sleep(delay)
 
@@ -260,4 +288,5 @@ class ConsumerRuntime:
                 stats.verdicts,
                 stats.dead_letters,
                 stats.rate(),
+                extra=self._context,
             )

@@ -1,7 +1,7 @@
 """The consumer service's settings: which check, how it batches, where its models and streams are.
 
-Env vars: ``STREAMJURY_CHECK`` and ``STREAMJURY_CONSUMER_*`` (plus the shared backend and model
-ones); CLI flags, passed as init kwargs by field name, win over them.
+Env vars: ``STREAMJURY_CHECK`` and ``STREAMJURY_CONSUMER_*`` (plus the shared backend, model and
+``STREAMJURY_HTTP_*`` ones); CLI flags, passed as init kwargs by field name, win over them.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from pydantic_settings import SettingsConfigDict
 
 from consumers.runtime import RuntimeConfig
 from models.store import ModelSettings
+from streamjury.ops.settings import OpsSettings
 from streamjury.settings import ENV_PREFIX, BackendSettings
 from streamjury.streams.base import StartFrom
 
 _CONSUMER = f"{ENV_PREFIX}CONSUMER_"
 
 
-class ConsumerSettings(BackendSettings, ModelSettings):
+class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
     """One model consumer: backend and model location, plus the check and its batching."""
 
     model_config = SettingsConfigDict(
@@ -27,7 +28,9 @@ class ConsumerSettings(BackendSettings, ModelSettings):
     )
 
     check: str = Field(min_length=1)
-    batch_size: int = Field(default=500, ge=1, le=100_000, validation_alias=f"{_CONSUMER}BATCH_SIZE")
+    batch_size: int = Field(
+        default=500, ge=1, le=100_000, validation_alias=f"{_CONSUMER}BATCH_SIZE"
+    )
     batch_timeout_ms: int = Field(
         default=50, ge=1, le=60_000, validation_alias=f"{_CONSUMER}BATCH_TIMEOUT_MS"
     )
@@ -39,7 +42,9 @@ class ConsumerSettings(BackendSettings, ModelSettings):
         default="earliest", validation_alias=f"{_CONSUMER}START"
     )
     """Where a group with no committed position begins; a known group resumes where it was."""
-    log_every_batches: int = Field(default=100, ge=1, validation_alias=f"{_CONSUMER}LOG_EVERY_BATCHES")
+    log_every_batches: int = Field(
+        default=100, ge=1, validation_alias=f"{_CONSUMER}LOG_EVERY_BATCHES"
+    )
 
     @property
     def group_name(self) -> str:

@@ -11,11 +11,14 @@ import os
 import socket
 import time
 
-from consumers.shutdown import GracefulShutdown
 from decision.joiner import Joiner
 from decision.policy import Policy, load_policy
 from decision.service import Clock, DecisionService, ServiceConfig, ServiceStats
 from decision.settings import DecisionSettings
+from streamjury.ops.health import ASSIGNMENT
+from streamjury.ops.metrics import Metrics
+from streamjury.ops.service import service_ops
+from streamjury.shutdown import GracefulShutdown
 from streamjury.streams.base import Backend
 from streamjury.streams.factory import open_backend
 
@@ -23,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def build_service(
-    settings: DecisionSettings, backend: Backend, policy: Policy, clock: Clock = time.time
+    settings: DecisionSettings,
+    backend: Backend,
+    policy: Policy,
+    clock: Clock = time.time,
+    metrics: Metrics | None = None,
 ) -> DecisionService:
     """A service wired from settings over an open ``backend`` (not started yet)."""
     config = ServiceConfig(
@@ -33,7 +40,7 @@ def build_service(
         batch_timeout_s=settings.batch_timeout_ms / 1000,
     )
     joiner = Joiner(policy, retention_s=settings.retention_s)
-    return DecisionService(backend, joiner, settings.streams, config, clock=clock)
+    return DecisionService(backend, joiner, settings.streams, config, clock=clock, metrics=metrics)
 
 
 def default_writer_id(group: str) -> str:
@@ -42,13 +49,19 @@ def default_writer_id(group: str) -> str:
 
 
 def run_decision_service(settings: DecisionSettings) -> ServiceStats:
-    """Run until SIGTERM/SIGINT: the batch in hand is written and committed before returning."""
+    """Run until SIGTERM/SIGINT: the batch in hand is written and committed before returning.
+
+    Ready (``/readyz``) while it owns verdicts partitions; the policy is loaded before that.
+    """
     policy = load_policy(settings.policy)
-    log.info("policy: %s", settings.policy or "the default policy")
-    with GracefulShutdown() as shutdown:
-        backend = open_backend(settings)
+    log.info("policy: %s", settings.policy or "the default policy", extra={"service": "decision"})
+    with (
+        service_ops(settings, "decision", waits_for=(ASSIGNMENT,)) as ops,
+        GracefulShutdown() as shutdown,
+    ):
+        backend = ops.watch(open_backend(settings))
         try:
-            with build_service(settings, backend, policy) as service:
+            with build_service(settings, backend, policy, metrics=ops.metrics) as service:
                 return service.run(shutdown)
         finally:
             backend.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from decision.joiner import Changes, Joiner
 from streamjury.errors import ConfigError, FencedError, InvalidEvent
+from streamjury.ops.metrics import Metrics, NullMetrics
 from streamjury.schemas import DeadLetter, SourcePosition, Verdict, parse_model
 from streamjury.streams.base import (
     AtomicWriter,
@@ -79,12 +80,14 @@ class DecisionService:
         streams: StreamNames,
         config: ServiceConfig,
         clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self._backend = backend
         self._joiner = joiner
         self._streams = streams
         self._config = config
         self._clock = clock
+        self._metrics = metrics or NullMetrics()
         self._consumer: StreamConsumer | None = None
         self._writer: AtomicWriter | None = None
         self.stats = ServiceStats()
@@ -110,6 +113,7 @@ class DecisionService:
             self._config.group,
             self._config.batch_size,
             self._config.batch_timeout_s * 1000,
+            extra={"service": STAGE, "stream": names.verdicts},
         )
 
     def close(self) -> None:
@@ -143,6 +147,7 @@ class DecisionService:
             self.stats.dead_letters,
             self.stats.dropped,
             len(self._joiner),
+            extra={"service": STAGE},
         )
         return self.stats
 
@@ -157,10 +162,12 @@ class DecisionService:
         records = consumer.poll(self._config.batch_size, self._config.batch_timeout_s)
         self._sync_ownership(consumer, records)
         now = self._clock()
+        letters: list[DeadLetter] = []
         dead_letters: list[OutRecord] = []
         for record in records:
             letter = self._join(record, now)
             if letter is not None:
+                letters.append(letter)
                 dead_letters.append(OutRecord(record.key, letter.to_bytes()))
         changes = self._joiner.settle(now)
         outputs = self._outputs(changes, dead_letters)
@@ -168,10 +175,16 @@ class DecisionService:
             try:
                 writer.write_and_commit(outputs, records)
             except FencedError:
-                log.warning("fenced: another instance owns the verdicts now; dropping join state")
+                log.warning(
+                    "fenced: another instance owns the verdicts now; dropping join state",
+                    extra={"service": STAGE},
+                )
                 for partition in self._joiner.owned():
                     self._joiner.release(partition)
                 return 0
+            self._metrics.observe_batch(
+                records=len(records), decisions=changes.decisions, dead_letters=letters
+            )
         self.stats.batches += 1 if records else 0
         self.stats.decisions += len(changes.decisions)
         self.stats.dead_letters += len(dead_letters)
@@ -200,7 +213,17 @@ class DecisionService:
 
     def _dead_letter(self, record: Record, reason: str) -> DeadLetter:
         log.warning(
-            "dead-lettering %s/%s@%d: %s", record.stream, record.partition, record.offset, reason
+            "dead-lettering %s/%s@%d: %s",
+            record.stream,
+            record.partition,
+            record.offset,
+            reason,
+            extra={
+                "service": STAGE,
+                "stream": record.stream,
+                "partition": record.partition,
+                "position": record.offset,
+            },
         )
         source = SourcePosition(
             stream=record.stream, partition=record.partition, offset=record.offset
@@ -236,7 +259,11 @@ class DecisionService:
         if stream == self._streams.verdicts:
             for partition in partitions:
                 self._joiner.release(partition)
-            log.info("released verdicts partitions %s", ", ".join(partitions))
+            log.info(
+                "released verdicts partitions %s",
+                ", ".join(partitions),
+                extra={"service": STAGE, "stream": stream},
+            )
 
     def _sync_ownership(self, consumer: StreamConsumer, records: Sequence[Record]) -> None:
         """Match owned state to the assignment, for backends whose callbacks came late or never.
@@ -256,7 +283,12 @@ class DecisionService:
     def _restore(self, partition: str) -> None:
         changelog = self._backend.read_partition(self._streams.decision_state, partition)
         count = self._joiner.restore(partition, ((r.key, r.value) for r in changelog))
-        log.info("restored %d joins of verdicts partition %s", count, partition)
+        log.info(
+            "restored %d joins of verdicts partition %s",
+            count,
+            partition,
+            extra={"service": STAGE, "stream": self._streams.verdicts, "partition": partition},
+        )
 
     def _check_changelog_partitions(self) -> None:
         """Refuse to run if an event's verdicts and its state could live in different partitions."""

@@ -1,6 +1,7 @@
 """Settings of the decision service: the backend's, plus policy, batching, retention and group.
 
-Env vars are ``STREAMJURY_DECISION_*``; CLI flags, passed as init kwargs by field name, win.
+Env vars are ``STREAMJURY_DECISION_*`` (and ``STREAMJURY_HTTP_*`` for the operator endpoints);
+CLI flags, passed as init kwargs by field name, win.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from streamjury.ops.settings import OpsSettings
 from streamjury.settings import ENV_PREFIX, BackendSettings
 
 DEFAULT_GROUP = "streamjury-decision"
 _DECISION = f"{ENV_PREFIX}DECISION_"
 
 
-class DecisionSettings(BackendSettings):
+class DecisionSettings(BackendSettings, OpsSettings):
     """Everything ``streamjury decide`` needs."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)

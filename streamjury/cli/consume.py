@@ -8,11 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from streamjury.cli.options import backend_options, build_settings
-from streamjury.errors import ConfigError
-from streamjury.schemas import describe_validation_error
+from streamjury.ops.options import metrics_port_option
 
 
 @click.command()
@@ -48,6 +46,7 @@ from streamjury.schemas import describe_validation_error
     help="Trained models.  [env var: STREAMJURY_MODELS; default: .streamjury/models]",
 )
 @backend_options
+@metrics_port_option
 def consume(
     check: str,
     batch_size: int | None,
@@ -56,6 +55,7 @@ def consume(
     from_beginning: bool | None,
     models: str | None,
     backend_flags: dict[str, Any],
+    http_port: int | None,
 ) -> None:
     """Score CHECK's input stream in micro-batches, writing verdicts and dead letters.
 
@@ -67,17 +67,15 @@ def consume(
 
     get_check(check)  # an unknown check is a one-line error naming the known ones
     start = None if from_beginning is None else ("earliest" if from_beginning else "latest")
-    try:
-        settings = build_settings(
-            ConsumerSettings,
-            backend_flags,
-            check=check,
-            batch_size=batch_size,
-            batch_timeout_ms=batch_timeout_ms,
-            group=group,
-            start=start,
-            models=models,
-        )
-    except ValidationError as exc:
-        raise ConfigError(f"invalid consumer settings: {describe_validation_error(exc)}") from exc
+    settings = build_settings(
+        ConsumerSettings,
+        backend_flags,
+        check=check,
+        batch_size=batch_size,
+        batch_timeout_ms=batch_timeout_ms,
+        group=group,
+        start=start,
+        models=models,
+        http_port=http_port,
+    )
     serve(settings)

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from streamjury.cli.options import backend_options, build_settings
-from streamjury.errors import ConfigError
-from streamjury.schemas import describe_validation_error
+from streamjury.ops.options import metrics_port_option
 
 
 @click.command()
@@ -49,6 +47,7 @@ from streamjury.schemas import describe_validation_error
     help="Consumer group.  [env var: STREAMJURY_DECISION_GROUP; default: streamjury-decision]",
 )
 @click.option("--check", is_flag=True, help="Validate the policy, print it, and exit.")
+@metrics_port_option
 def decide(
     backend_flags: dict[str, Any],
     policy: Path | None,
@@ -57,24 +56,23 @@ def decide(
     retention_s: float | None,
     group: str | None,
     check: bool,
+    http_port: int | None,
 ) -> None:
     """Join the verdicts of each event into one decision under a policy, until SIGTERM or Ctrl-C."""
     from decision.app import run_decision_service
     from decision.policy import load_policy
     from decision.settings import DecisionSettings
 
-    try:
-        settings = build_settings(
-            DecisionSettings,
-            backend_flags,
-            policy=policy,
-            batch_size=batch_size,
-            batch_timeout_ms=batch_timeout_ms,
-            retention_s=retention_s,
-            group=group,
-        )
-    except ValidationError as exc:
-        raise ConfigError(f"invalid decision settings: {describe_validation_error(exc)}") from exc
+    settings = build_settings(
+        DecisionSettings,
+        backend_flags,
+        policy=policy,
+        batch_size=batch_size,
+        batch_timeout_ms=batch_timeout_ms,
+        retention_s=retention_s,
+        group=group,
+        http_port=http_port,
+    )
     if check:
         loaded = load_policy(settings.policy)
         click.echo(f"policy ok: {settings.policy or 'the default policy'}")

@@ -14,10 +14,14 @@ from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
 
+from consumers.lambda_settings import LambdaSettings
 from streamjury.errors import ConfigError
+from streamjury.ops.options import metrics_port_option
+from streamjury.ops.settings import OpsSettings
 from streamjury.schemas import describe_validation_error
-from streamjury.settings import KinesisSettings
+from streamjury.settings import ENV_PREFIX, KinesisSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAPPING_FLAGS = (
@@ -156,6 +160,15 @@ def build_kinesis_settings(aws_flags: Mapping[str, Any]) -> KinesisSettings:
         raise ConfigError(f"invalid AWS settings: {describe_validation_error(exc)}") from exc
 
 
+class RunnerSettings(LambdaSettings, OpsSettings):
+    """What ``lambda run`` reads from its environment: the handler's settings, and where it
+    serves ``/healthz``, ``/readyz`` and ``/metrics`` (``STREAMJURY_HTTP_*``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", protected_namespaces=(), frozen=True
+    )
+
+
 @click.group("lambda")
 def lambda_group() -> None:
     """Run checks the way AWS Lambda runs them, on your machine."""
@@ -215,6 +228,7 @@ def lambda_group() -> None:
     "Kinesis endpoint URL (kinesis-local, LocalStack); other services use boto3's "
     "AWS_ENDPOINT_URL_<SERVICE>.  [env var: AWS_ENDPOINT_URL_KINESIS]",
 )
+@metrics_port_option
 def run(
     check: str,
     stream: str,
@@ -228,14 +242,19 @@ def run(
     dry_run: bool,
     until_idle: bool,
     aws_flags: dict[str, Any],
+    http_port: int | None,
 ) -> None:
     """Invoke CHECK's Lambda handler on the records of a Kinesis stream, until Ctrl-C."""
-    from consumers.lambda_handler import build_adapter
-    from consumers.lambda_settings import LambdaSettings
+    from consumers.check import CheckModel, CheckSpec
+    from consumers.lambda_handler import Outputs, build_adapter
     from consumers.lambda_sinks import open_sink, parse_target
+    from models.store import ModelStore
     from streamjury.esm.checkpoints import Checkpoints, MemoryCheckpoints, SqliteCheckpoints
     from streamjury.esm.destinations import FailureDestination, WriterDestination
     from streamjury.esm.runner import EventSourceMappingRunner, RunnerOptions
+    from streamjury.ops.health import ASSIGNMENT
+    from streamjury.ops.service import service_ops
+    from streamjury.ops.sinks import ObservedSink
     from streamjury.settings import with_overrides
     from streamjury.shutdown import GracefulShutdown
     from streamjury.streams.aws_clients import kinesis_client
@@ -244,43 +263,60 @@ def run(
     kinesis = build_kinesis_settings(aws_flags)
     try:
         settings = with_overrides(
-            LambdaSettings,
+            RunnerSettings,
             check=check,
             output_stream=output_stream,
             deadletter_target=deadletter_target,
             models=models,
             dry_run=dry_run or None,
             kinesis=kinesis,
+            http_port=http_port,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid handler settings: {describe_validation_error(exc)}") from exc
     name = function_name or f"streamjury-{check}"
-    adapter = build_adapter(settings)
-    handler = _printing(adapter.handle) if dry_run else _handle(adapter.handle)
-    destination: FailureDestination | None = None
-    if on_failure is not None:
-        target = parse_target(on_failure)
-        destination = WriterDestination(open_sink(target, kinesis), str(target))
-    checkpoints: Checkpoints = (
-        SqliteCheckpoints(checkpoint_file, mapping=f"{name}:{stream}")
-        if checkpoint_file is not None
-        else MemoryCheckpoints()
-    )
-    try:
-        with GracefulShutdown() as shutdown:
-            runner = EventSourceMappingRunner(
-                handler,
-                kinesis_client(kinesis),
-                stream,
-                mapping,
-                destination=destination,
-                checkpoints=checkpoints,
-                options=RunnerOptions(function_name=name),
-                sleep=shutdown.wait,
+    with service_ops(settings, "lambda", check) as ops:
+
+        def load_model(spec: CheckSpec) -> CheckModel:
+            model = spec.load_model(ModelStore(settings.models, settings.model_cache))
+            ops.model_loaded(model.name, model.version)
+            return ops.metrics.timed(model)
+
+        adapter = build_adapter(settings, load_model)
+        if adapter.outputs is not None:  # count what is published, as the consumer does
+            adapter.outputs = Outputs(
+                verdicts=ObservedSink(adapter.outputs.verdicts, "verdicts", ops.metrics),
+                dead_letters=ObservedSink(
+                    adapter.outputs.dead_letters, "dead_letters", ops.metrics
+                ),
             )
-            stats = runner.run(shutdown, until_idle=until_idle)
-    finally:
-        checkpoints.close()
+        handler = _printing(adapter.handle) if dry_run else _handle(adapter.handle)
+        destination: FailureDestination | None = None
+        if on_failure is not None:
+            target = parse_target(on_failure)
+            destination = WriterDestination(open_sink(target, kinesis), str(target))
+        checkpoints: Checkpoints = (
+            SqliteCheckpoints(checkpoint_file, mapping=f"{name}:{stream}")
+            if checkpoint_file is not None
+            else MemoryCheckpoints()
+        )
+        try:
+            with GracefulShutdown() as shutdown:
+                runner = EventSourceMappingRunner(
+                    handler,
+                    kinesis_client(kinesis),
+                    stream,
+                    mapping,
+                    destination=destination,
+                    checkpoints=checkpoints,
+                    options=RunnerOptions(function_name=name),
+                    sleep=shutdown.wait,
+                    metrics=ops.metrics,
+                    on_assignment=lambda owned: ops.readiness.set(ASSIGNMENT, owned),
+                )
+                stats = runner.run(shutdown, until_idle=until_idle)
+        finally:
+            checkpoints.close()
     click.echo(
         f"{stats.invocations} invocations, {stats.records} records settled, "
         f"{stats.discarded} discarded",

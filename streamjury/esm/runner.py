@@ -21,6 +21,7 @@ from streamjury.esm.destinations import FailureDestination, LogOnlyDestination
 from streamjury.esm.event import ShardRecord, StreamIdentity
 from streamjury.esm.invoker import BatchInvoker, Handler, InvokerConfig
 from streamjury.esm.shards import ShardPoller, StartAt
+from streamjury.ops.metrics import Metrics, NullMetrics
 from streamjury.streams.kinesis_shards import list_shards
 
 if TYPE_CHECKING:
@@ -62,7 +63,11 @@ class RunStats:
 
 
 class EventSourceMappingRunner:
-    """Reads ``stream_name`` and feeds its batches to ``handler`` under ``settings``' rules."""
+    """Reads ``stream_name`` and feeds its batches to ``handler`` under ``settings``' rules.
+
+    ``metrics`` counts settled batches and each shard's MillisBehindLatest; ``on_assignment``
+    hears after every round whether any shard is being read (the runner's readiness).
+    """
 
     def __init__(
         self,
@@ -77,6 +82,8 @@ class EventSourceMappingRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], object] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
+        on_assignment: Callable[[bool], None] | None = None,
     ) -> None:
         self.client = client
         self.stream_name = stream_name
@@ -85,6 +92,9 @@ class EventSourceMappingRunner:
         self.checkpoints: Checkpoints = checkpoints or MemoryCheckpoints()
         self._sleep = sleep
         self._monotonic = monotonic
+        self._metrics = metrics or NullMetrics()
+        self._on_assignment = on_assignment
+        self._context = {"service": "lambda", "stream": stream_name}
         origin = self._identify_stream()
         account = origin.stream_arn.split(":")[4]
         function_arn = (
@@ -120,7 +130,13 @@ class EventSourceMappingRunner:
         ``until_idle`` also stops once every shard is read to its tip and every batch settled:
         how tests and ``--until-idle`` replay a finite stream.
         """
-        log.info("mapping %s -> %s: %s", self.stream_arn, self.options.function_name, self.settings)
+        log.info(
+            "mapping %s -> %s: %s",
+            self.stream_arn,
+            self.options.function_name,
+            self.settings,
+            extra=self._context,
+        )
         while not stop_requested():
             if self._monotonic() - self._listed_at >= self.options.shard_refresh_s:
                 self._refresh_shards()
@@ -129,6 +145,7 @@ class EventSourceMappingRunner:
                 if stop_requested():
                     break
                 busy |= self._serve(shard_id, stop_requested)
+            self._report()
             if until_idle and not busy and self._idle():
                 break
             if not busy:
@@ -158,15 +175,33 @@ class EventSourceMappingRunner:
             if not settled:
                 return True  # stopping: the rest is read again next run, from the checkpoint
             self.stats.records += len(batch)
+            self._metrics.observe_batch(records=len(batch))
             busy = True
         if shard.poller.closed and not shard.buffer:
             self.checkpoints.set(shard_id, SHARD_END)
             self._finished.add(shard_id)
             del self._shards[shard_id]
-            log.info("shard %s is closed and fully processed", shard_id)
+            log.info(
+                "shard %s is closed and fully processed",
+                shard_id,
+                extra={**self._context, "partition": shard_id},
+            )
             self._listed_at = -float("inf")  # look for its children now
             busy = True
         return busy
+
+    def _report(self) -> None:
+        """Once a round: the shards being read (readiness) and how far behind each one is."""
+        if self._on_assignment is not None:
+            self._on_assignment(bool(self._shards))
+        self._metrics.set_lag_seconds(
+            self.stream_name,
+            {
+                shard_id: shard.poller.millis_behind_latest / 1000
+                for shard_id, shard in self._shards.items()
+                if shard.poller.millis_behind_latest is not None
+            },
+        )
 
     def _batch_ready(self, shard: _Shard) -> bool:
         if not shard.buffer:
@@ -224,7 +259,12 @@ class EventSourceMappingRunner:
                 start = StartAt(self.settings.starting_position)
             else:
                 start = StartAt("TRIM_HORIZON")  # a child born while we run: all of it
-            log.info("reading shard %s from %s", shard.shard_id, start)
+            log.info(
+                "reading shard %s from %s",
+                shard.shard_id,
+                start,
+                extra={**self._context, "partition": shard.shard_id},
+            )
             self._shards[shard.shard_id] = _Shard(
                 ShardPoller(
                     self.client, self.stream_name, shard.shard_id, start, monotonic=self._monotonic

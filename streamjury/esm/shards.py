@@ -64,6 +64,8 @@ class ShardPoller:
         """The last GetRecords reached the newest record (MillisBehindLatest was 0)."""
         self.behind = False
         """The last GetRecords was behind the tip: read again at once, even after an empty page."""
+        self.millis_behind_latest: int | None = None
+        """MillisBehindLatest of the last GetRecords page, for the lag metric; None before one."""
 
     def poll(self, limit: int) -> list[ShardRecord]:
         """Up to ``limit`` records after the last ones returned; [] at the tip or while resting."""
@@ -85,7 +87,8 @@ class ShardPoller:
             self._last_read = records[-1].sequence_number
         self._iterator = page.get("NextShardIterator")
         self.closed = self._iterator is None
-        self.behind = page.get("MillisBehindLatest", 0) > 0
+        self.millis_behind_latest = page.get("MillisBehindLatest")
+        self.behind = (self.millis_behind_latest or 0) > 0
         self.at_tip = not records and not self.behind
         return records
 
