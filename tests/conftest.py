@@ -30,7 +30,7 @@ def kafka_broker() -> Iterator[LocalKafkaBroker]:
 @pytest.fixture(scope="session")
 def kinesis_local() -> Iterator[LocalKinesis]:
     """A real Kinesis API (kinesis-local, the engine LocalStack uses) on 127.0.0.1."""
-    with LocalKinesis(account_id=MOTO_ACCOUNT_ID) as server:
+    with LocalKinesis(account_id=MOTO_ACCOUNT_ID, extra_env={"SHARD_LIMIT": "2000"}) as server:
         yield server
 
 

@@ -44,4 +44,7 @@ def list_streams(backend_flags: dict[str, Any]) -> None:
     with closing(open_backend(settings)) as backend:
         for name in sorted(backend.list_streams()):
             ends = backend.end_offsets(name)
-            click.echo(f"{name}\t{len(ends)} partitions\t{sum(ends.values())} records")
+            line = f"{name}\t{len(ends)} partitions"
+            if settings.backend != "kinesis":  # Kinesis positions are sequence numbers, not counts
+                line += f"\t{sum(ends.values())} records"
+            click.echo(line)

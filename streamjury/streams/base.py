@@ -169,7 +169,7 @@ class Backend(Protocol):
         ...
 
     def partitions(self, stream: str) -> list[str]:
-        """The stream's partition (or open shard) ids."""
+        """The stream's partition ids; for Kinesis, every shard still in retention, open or closed."""
         ...
 
     def end_offsets(self, stream: str) -> dict[str, int]:

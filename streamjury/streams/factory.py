@@ -31,5 +31,5 @@ def open_backend(settings: BackendSettings) -> Backend:
     if settings.backend == "kinesis":
         from streamjury.streams.kinesis import KinesisBackend
 
-        return KinesisBackend(settings.kinesis)
+        return KinesisBackend(settings.kinesis, local_dir=settings.local_dir)
     raise ConfigError(f"unknown backend {settings.backend!r}: use local, memory, kafka or kinesis")

@@ -431,7 +431,7 @@ class EmbeddedBackendContract(BackendContract):
     def test_partitions_lists_every_partition_of_a_stream(
         self, backend: Backend, stream: str
     ) -> None:
-        partitions = backend.partitions(stream)  # type: ignore[attr-defined]
+        partitions = backend.partitions(stream)
 
         assert sorted(partitions) == sorted(backend.end_offsets(stream))
 
@@ -495,7 +495,7 @@ class EmbeddedBackendContract(BackendContract):
 
         assert records == []
         assert standby.assignment() == {}
-        assert active.assignment() == {stream: backend.partitions(stream)}  # type: ignore[attr-defined]
+        assert active.assignment() == {stream: backend.partitions(stream)}
 
     def test_a_standby_takes_over_from_the_committed_positions_when_the_member_leaves(
         self, backend: Backend, stream: str, open_consumer: OpenConsumer
@@ -528,5 +528,5 @@ class EmbeddedBackendContract(BackendContract):
         consumer.poll(10, 0.01)
         consumer.close()
 
-        partitions = backend.partitions(stream)  # type: ignore[attr-defined]
+        partitions = backend.partitions(stream)
         assert calls == [("assign", stream, partitions), ("revoke", stream, partitions)]
