@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from streamjury.streams.names import StreamNames
 
@@ -62,10 +67,39 @@ class KinesisSettings(BaseSettings):
     """A DynamoDB table for shard leases and checkpoints; a local store when unset."""
 
 
+class AliasOnlyEnvSource(EnvSettingsSource):
+    """Reads a field that has an env alias only under that alias.
+
+    Service settings accept field names as init kwargs (``populate_by_name``, so CLI flags can be
+    passed by name), but pydantic-settings would then also read ``STREAMJURY_<FIELD>`` from the
+    environment: ``STREAMJURY_BATCH_SIZE`` meant for one service would leak into another.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.config = {**self.config, "populate_by_name": False, "validate_by_name": False}
+
+
 class BackendSettings(BaseSettings):
     """Which transport a service uses, and its connection settings."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            AliasOnlyEnvSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     backend: BackendName = "local"
     stream_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")

@@ -24,7 +24,7 @@ def test_json_shows_env_over_defaults_and_masks_the_kafka_password(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STREAMJURY_KAFKA_SASL_PASSWORD", SECRET)
-    monkeypatch.setenv("STREAMJURY_BATCH_SIZE", "77")
+    monkeypatch.setenv("STREAMJURY_CONSUMER_BATCH_SIZE", "77")
 
     result = runner.invoke(config, ["show", "consume", "--check", "tip", "--format", "json"])
 

@@ -58,3 +58,19 @@ def test_a_bad_env_var_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("STREAMJURY_LOCAL_PARTITIONS", "many")
     with pytest.raises(ConfigError, match="STREAMJURY_LOCAL_PARTITIONS"):
         parse_flags([])
+
+
+def test_service_fields_read_only_their_namespaced_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumers.settings import ConsumerSettings
+    from decision.settings import DecisionSettings
+
+    monkeypatch.setenv("STREAMJURY_BATCH_SIZE", "7")
+    monkeypatch.setenv("STREAMJURY_DECISION_BATCH_SIZE", "9")
+    assert DecisionSettings().batch_size == 9
+    assert ConsumerSettings(check="duration").batch_size == 500
+
+
+def test_service_fields_accept_their_names_as_overrides() -> None:
+    from decision.settings import DecisionSettings
+
+    assert DecisionSettings(batch_size=3).batch_size == 3

@@ -1,0 +1,86 @@
+"""The pipeline's services as command lines: one ``consume CHECK`` per check, and ``decide``.
+
+Every setting that shapes the pipeline is passed as a flag, so a stray ``STREAMJURY_GROUP`` or
+``STREAMJURY_START`` in the environment cannot put five consumers in one group; connection
+details not covered by flags (Kafka security, Kinesis region...) reach them through the env.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from consumers.registry import CHECKS
+from decision.settings import DEFAULT_GROUP as DECISION_GROUP
+from streamjury.demo.orchestrator import ServiceSpec
+from streamjury.settings import BackendSettings
+
+DECISION_SERVICE = "decision"
+HTTP_PORT_ENV = "STREAMJURY_HTTP_PORT"
+
+
+def consumer_group(check: str, prefix: str = "") -> str:
+    """The consumer's own default group name, under ``prefix``."""
+    return f"{prefix}streamjury-{check}"
+
+
+def checks_by_stream() -> dict[str, list[str]]:
+    """Logical input stream -> the checks that read it (every check of the registry)."""
+    readers: dict[str, list[str]] = {}
+    for spec in CHECKS.values():
+        readers.setdefault(spec.stream, []).append(spec.name)
+    return readers
+
+
+def pipeline_services(
+    settings: BackendSettings,
+    models: str,
+    *,
+    group_prefix: str = "",
+    log_level: str = "INFO",
+) -> list[ServiceSpec]:
+    """The five consumers (every registered check) and the decision service, in start order."""
+    common = ("--log-level", log_level)
+    backend = tuple(backend_args(settings))
+    services = [
+        ServiceSpec(
+            check,
+            (
+                *common,
+                "consume",
+                check,
+                *backend,
+                "--models",
+                models,
+                "--group",
+                consumer_group(check, group_prefix),
+                "--from-beginning",
+            ),
+        )
+        for check in CHECKS
+    ]
+    decide = ("decide", *backend, "--group", f"{group_prefix}{DECISION_GROUP}")
+    services.append(ServiceSpec(DECISION_SERVICE, (*common, *decide)))
+    return services
+
+
+def service_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The services' environment: ``base`` without an HTTP port, which six services on one host
+    cannot share (the demo's warm-up proves they are ready instead)."""
+    return {**base, HTTP_PORT_ENV: "0"}
+
+
+def backend_args(settings: BackendSettings) -> list[str]:
+    """The ``@backend_options`` flags that reproduce ``settings``' transport for a child."""
+    args = ["--backend", settings.backend]
+    if settings.stream_prefix:
+        args += ["--stream-prefix", settings.stream_prefix]
+    if settings.backend == "local":
+        args += ["--local-dir", str(Path(settings.local_dir).resolve())]
+    elif settings.backend == "kafka":
+        args += ["--bootstrap", settings.kafka.bootstrap]
+    elif settings.backend == "kinesis":
+        if settings.kinesis.endpoint_url:
+            args += ["--kinesis-endpoint", settings.kinesis.endpoint_url]
+        args.append("--localstack" if settings.kinesis.localstack else "--no-localstack")
+    return args
