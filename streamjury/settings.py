@@ -39,6 +39,12 @@ class KafkaSettings(BaseSettings):
     ssl_ca_location: str | None = None
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    """How long a silent group member keeps its partitions (see streams/kafka_config.py)."""
+    transaction_timeout_ms: int = Field(default=10_000, ge=1_000)
+    """How long a killed writer's open transaction can hold back read_committed readers."""
+    extra: dict[str, str] = Field(default_factory=dict)
+    """Any other librdkafka setting (e.g. mTLS files), as JSON: '{"ssl.key.location": "..."}'."""
 
 
 class KinesisSettings(BaseSettings):

@@ -27,7 +27,7 @@ def open_backend(settings: BackendSettings) -> Backend:
     if settings.backend == "kafka":
         from streamjury.streams.kafka import KafkaBackend
 
-        return KafkaBackend(settings.kafka)
+        return KafkaBackend(settings.kafka, overrides=settings.kafka.extra)
     if settings.backend == "kinesis":
         from streamjury.streams.kinesis import KinesisBackend
 

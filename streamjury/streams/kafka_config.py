@@ -23,13 +23,14 @@ maps a key to the same partition number in every topic with the same partition c
 and the decision changelog stay co-partitioned, and Java or Kafka Streams tools agree with us."""
 
 SESSION_TIMEOUT_MS = 10_000
-"""How long a member may go silent before the group gives its partitions away. librdkafka
+"""The default of KafkaSettings.session_timeout_ms. How long a member may go silent before the group gives its partitions away. librdkafka
 heartbeats from a background thread, so slow batches never trip it; only a dead or cut-off
 process does, and its partitions move after ~10 s instead of Kafka's default 45 s."""
-HEARTBEAT_INTERVAL_MS = 2_000
+HEARTBEAT_INTERVAL_MS = 1_000
+"""Also how soon a member notices a rebalance: cooperative rebalancing takes two rounds."""
 
 TRANSACTION_TIMEOUT_MS = 10_000
-"""How long the broker lets a transaction stay open. A writer killed mid-transaction blocks
+"""The default of KafkaSettings.transaction_timeout_ms. How long the broker lets a transaction stay open. A writer killed mid-transaction blocks
 read_committed readers of the partitions it wrote (they stop at the open transaction) until
 the coordinator aborts it: within ~10-20 s (this timeout plus the broker's abort-check
 interval), or at once when a writer with the same writer id starts again."""
@@ -54,6 +55,9 @@ class KafkaClientConfigs:
             "client.id": s.client_id,
             "security.protocol": s.security_protocol,
             "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
+            # Streams are created by ensure_streams with our partition count, never implicitly
+            # by a metadata request (a broker default count would break co-partitioning).
+            "allow.auto.create.topics": False,
         }
         if s.sasl_mechanism is not None:
             config["sasl.mechanism"] = s.sasl_mechanism
@@ -95,7 +99,7 @@ class KafkaClientConfigs:
         config.update(
             {
                 "transactional.id": transactional_id,
-                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                "transaction.timeout.ms": self.settings.transaction_timeout_ms,
             }
         )
         return self._finish(config)
@@ -106,7 +110,7 @@ class KafkaClientConfigs:
         config.update(
             {
                 "partition.assignment.strategy": "cooperative-sticky",
-                "session.timeout.ms": SESSION_TIMEOUT_MS,
+                "session.timeout.ms": self.settings.session_timeout_ms,
                 "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS,
             }
         )
@@ -119,7 +123,9 @@ class KafkaClientConfigs:
         ``stop_at_end`` asks for an end-of-partition event, for readers that stop there.
         """
         config = self._consumer_base(throwaway_group)
-        config["enable.partition.eof"] = stop_at_end
+        if stop_at_end:
+            # The end-of-partition event needs an empty fetch: have the broker answer it fast.
+            config.update({"enable.partition.eof": True, "fetch.wait.max.ms": 20})
         return self._finish(config)
 
     def _consumer_base(self, group: str) -> ClientConfig:
@@ -131,7 +137,6 @@ class KafkaClientConfigs:
                 "enable.auto.offset.store": False,
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
-                "allow.auto.create.topics": False,
             }
         )
         return config

@@ -1,0 +1,137 @@
+"""Exactly-once on Kafka: a transactional writer's outputs appear once, after commit, or never.
+
+A copy worker (txn_worker.py) runs in a subprocess so a test can SIGKILL it mid-transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from streamjury.devservers.kafka import LocalKafkaBroker
+from streamjury.streams.kafka import KafkaBackend
+from tests.integration.kafka.helpers import (
+    Process,
+    out_records,
+    produce,
+    python_module,
+    read_raw,
+)
+
+pytestmark = pytest.mark.kafka
+
+WORKER = "tests.integration.kafka.txn_worker"
+
+
+@pytest.fixture
+def streams(kafka_backend: KafkaBackend, stream_prefix: str) -> tuple[str, str]:
+    source, copies = f"{stream_prefix}in", f"{stream_prefix}out"
+    kafka_backend.ensure_streams([source, copies])
+    return source, copies
+
+
+def start_worker(
+    processes: list[Process],
+    broker: LocalKafkaBroker,
+    streams: tuple[str, str],
+    prefix: str,
+    *,
+    writer: str = "writer",
+    pause_at: int = 0,
+    batch: int = 100,
+) -> Process:
+    source, copies = streams
+    args = [
+        f"--bootstrap={broker.bootstrap_servers}",
+        f"--input={source}",
+        f"--output={copies}",
+        f"--group={prefix}group",
+        f"--writer-id={prefix}{writer}",
+        f"--batch={batch}",
+        f"--pause-at={pause_at}",
+    ]
+    worker = Process(python_module(WORKER, *args), name=f"worker {writer}")
+    processes.append(worker)
+    return worker
+
+
+def copied_keys(broker: LocalKafkaBroker, stream: str, isolation: str) -> Counter[str]:
+    records = read_raw(broker.bootstrap_servers, stream, isolation=isolation)
+    return Counter((key or b"").decode() for _, key, _ in records)
+
+
+def test_outputs_are_invisible_to_read_committed_readers_until_the_commit(
+    kafka_backend: KafkaBackend,
+    kafka_broker: LocalKafkaBroker,
+    streams: tuple[str, str],
+    stream_prefix: str,
+    processes: list[Process],
+) -> None:
+    source, copies = streams
+    keys = [f"event-{n}" for n in range(20)]
+    produce(kafka_backend, source, out_records(keys))
+    worker = start_worker(processes, kafka_broker, streams, stream_prefix, pause_at=1)
+    worker.wait_for("IN_TRANSACTION", timeout=30)
+
+    written = copied_keys(kafka_broker, copies, "read_uncommitted")
+    visible_before = copied_keys(kafka_broker, copies, "read_committed")
+    readable_end_before = sum(kafka_backend.end_offsets(copies).values())
+    worker.send("commit")
+    assert worker.wait(timeout=30) == 0, worker.output()
+    visible_after = copied_keys(kafka_broker, copies, "read_committed")
+
+    assert sum(written.values()) > 0  # the open transaction's records are in the log...
+    assert visible_before == Counter()  # ...but no read_committed reader sees them
+    assert readable_end_before == 0
+    assert visible_after == Counter(keys)
+
+
+def test_a_writer_killed_mid_transaction_leaves_nothing_visible_and_its_restart_resumes(
+    kafka_backend: KafkaBackend,
+    kafka_broker: LocalKafkaBroker,
+    streams: tuple[str, str],
+    stream_prefix: str,
+    processes: list[Process],
+) -> None:
+    source, copies = streams
+    keys = [f"event-{n}" for n in range(40)]
+    produce(kafka_backend, source, out_records(keys[:20]))
+    first = start_worker(processes, kafka_broker, streams, stream_prefix, pause_at=2, batch=10)
+    first.wait_for("COMMITTED", timeout=30)
+    produce(kafka_backend, source, out_records(keys[20:]))
+    first.wait_for("IN_TRANSACTION", timeout=30)
+    first.kill()
+    committed_before = copied_keys(kafka_broker, copies, "read_committed")
+
+    # Same writer id: init_transactions aborts the dead writer's transaction at once.
+    second = start_worker(processes, kafka_broker, streams, stream_prefix)
+    assert second.wait(timeout=60) == 0, second.output()
+
+    everything = copied_keys(kafka_broker, copies, "read_uncommitted")
+    visible = copied_keys(kafka_broker, copies, "read_committed")
+    assert 0 < sum(committed_before.values()) < len(keys)
+    assert sum(everything.values()) > len(keys)  # the killed batch was physically written...
+    assert visible == Counter(keys)  # ...yet every input is visible exactly once
+    assert set(committed_before) <= set(visible)
+
+
+def test_a_killed_writers_transaction_is_aborted_by_the_broker_after_its_timeout(
+    kafka_backend: KafkaBackend,
+    kafka_broker: LocalKafkaBroker,
+    streams: tuple[str, str],
+    stream_prefix: str,
+    processes: list[Process],
+) -> None:
+    source, copies = streams
+    keys = [f"event-{n}" for n in range(20)]
+    produce(kafka_backend, source, out_records(keys))
+    first = start_worker(processes, kafka_broker, streams, stream_prefix, pause_at=1)
+    first.wait_for("IN_TRANSACTION", timeout=30)
+    first.kill()
+
+    # Another writer id: nothing fences the dead one, so the broker's timeout must end it.
+    second = start_worker(processes, kafka_broker, streams, stream_prefix, writer="other")
+    assert second.wait(timeout=60) == 0, second.output()
+
+    assert copied_keys(kafka_broker, copies, "read_committed") == Counter(keys)
