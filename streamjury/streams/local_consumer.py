@@ -20,10 +20,10 @@ from streamjury.streams.base import (
 )
 from streamjury.streams.local_lease import GroupLease
 from streamjury.streams.local_store import LogStore, sqlite_errors
+from streamjury.streams.partitioning import StreamPartition, read_round_robin
 
 log = logging.getLogger(__name__)
 
-StreamPartition = tuple[str, str]
 RENEWALS_PER_TTL = 5
 """An active member renews its lease this many times per TTL (a write only every TTL/5)."""
 
@@ -189,20 +189,8 @@ class LocalConsumer:
 
     def _read(self, max_records: int) -> list[Record]:
         """Fill a batch partition by partition, starting one further along on every poll."""
-        order = list(self._positions)
-        self._round_robin = (self._round_robin + 1) % len(order) if order else 0
-        batch: list[Record] = []
-        for index in range(len(order)):
-            stream, partition = order[(self._round_robin + index) % len(order)]
-            found = self._store.read(
-                stream, partition, self._positions[(stream, partition)], max_records - len(batch)
-            )
-            if found:
-                self._positions[(stream, partition)] = found[-1].offset + 1
-                batch.extend(found)
-            if len(batch) == max_records:
-                break
-        return batch
+        self._round_robin = (self._round_robin + 1) % max(len(self._positions), 1)
+        return read_round_robin(self._positions, self._round_robin, max_records, self._store.read)
 
     def _positions_after(self, records: Sequence[Record]) -> dict[StreamPartition, int]:
         positions = {}

@@ -21,11 +21,15 @@ from streamjury.streams.base import (
     StreamConsumer,
     last_per_partition,
 )
-from streamjury.streams.partitioning import now_ms, partition_for_key, partition_names
+from streamjury.streams.partitioning import (
+    StreamPartition,
+    now_ms,
+    partition_for_key,
+    partition_names,
+    read_round_robin,
+)
 
 log = logging.getLogger(__name__)
-
-StreamPartition = tuple[str, str]
 
 
 @dataclass(slots=True)
@@ -377,20 +381,10 @@ class MemoryConsumer:
 
     def _read_locked(self, max_records: int) -> list[Record]:
         """Fill a batch partition by partition, starting one further along on every poll."""
-        order = list(self._positions)
-        self._round_robin = (self._round_robin + 1) % len(order) if order else 0
-        batch: list[Record] = []
-        for index in range(len(order)):
-            stream, partition = order[(self._round_robin + index) % len(order)]
-            found = self.backend.read_locked(
-                stream, partition, self._positions[(stream, partition)], max_records - len(batch)
-            )
-            if found:
-                self._positions[(stream, partition)] = found[-1].offset + 1
-                batch.extend(found)
-            if len(batch) == max_records:
-                break
-        return batch
+        self._round_robin = (self._round_robin + 1) % max(len(self._positions), 1)
+        return read_round_robin(
+            self._positions, self._round_robin, max_records, self.backend.read_locked
+        )
 
     def _notify(self, callback: PartitionsCallback | None) -> None:
         if callback is None or callback is _no_callback:
