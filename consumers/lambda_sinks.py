@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from streamjury.errors import ConfigError, DeliveryError
+from streamjury.errors import ConfigError, DeliveryError, PartialDeliveryError
 from streamjury.settings import KinesisSettings
 from streamjury.streams.base import OutRecord
 
@@ -69,9 +69,8 @@ class RecordSink(Protocol):
 class KinesisSink:
     """Writes to one stream with the shared PutRecords writer (which retries failed entries).
 
-    When a PutRecords call still has failed entries after the writer's retries, that call's
-    records and every later one are reported unwritten: Lambda resumes from the first of them,
-    so sending the later ones now would only write them twice.
+    When entries still fail after the writer's retries, exactly those and every later record
+    (never attempted) are reported unwritten: Lambda resumes from the first of them.
     """
 
     def __init__(self, putter: RecordPutter, stream: str) -> None:
@@ -80,16 +79,14 @@ class KinesisSink:
         self._stream = stream
 
     def put(self, records: Sequence[OutRecord]) -> set[int]:
-        from streamjury.streams.kinesis_put import batches
-
-        start = 0
-        for batch in batches(records):
-            try:
-                self._putter.put(self._stream, batch)
-            except DeliveryError as exc:
-                log.error("writing to Kinesis stream %s failed: %s", self._stream, exc)
-                return set(range(start, len(records)))
-            start += len(batch)
+        try:
+            self._putter.put(self._stream, records)
+        except PartialDeliveryError as exc:
+            log.error("writing to Kinesis stream %s failed: %s", self._stream, exc)
+            return set(exc.unwritten)
+        except DeliveryError as exc:  # the call itself failed: assume nothing was written
+            log.error("writing to Kinesis stream %s failed: %s", self._stream, exc)
+            return set(range(len(records)))
         return set()
 
 

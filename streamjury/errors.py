@@ -32,6 +32,18 @@ class DeliveryError(StreamError):
     """Records could not be durably written; the caller must not commit the inputs behind them."""
 
 
+class PartialDeliveryError(DeliveryError):
+    """Some records of a write are not durably written: ``unwritten`` indexes the caller's input.
+
+    Lets a caller that can resume from a record (Lambda's partial batch response) name exactly
+    the first unwritten one instead of the whole call.
+    """
+
+    def __init__(self, message: str, unwritten: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.unwritten = unwritten
+
+
 class FencedError(StreamError):
     """Another instance took over this consumer's work; this one must stop without committing."""
 

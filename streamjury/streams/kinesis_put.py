@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from streamjury.errors import DeliveryError, UnknownStream
+from streamjury.errors import DeliveryError, PartialDeliveryError, UnknownStream
 from streamjury.streams.aws_clients import error_code
 from streamjury.streams.base import OutRecord
 
@@ -141,13 +141,21 @@ class RecordPutter:
     ) -> list[PutResult]:
         """Write ``records`` in order; where each landed, in the order given.
 
-        Raises DeliveryError naming how many records failed and why once retries are spent (the
-        records before them are written: re-sending the whole input is at-least-once).
+        Raises PartialDeliveryError once retries are spent, naming how many records failed and
+        why, with ``unwritten`` = the indices of ``records`` not written: the failed entries of
+        that call and every record after it (never attempted). Re-sending is at-least-once.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         results: list[PutResult] = []
+        start = 0
         for batch in batches(records):
-            results.extend(self._put_batch(stream, batch, deadline))
+            try:
+                results.extend(self._put_batch(stream, batch, deadline))
+            except PartialDeliveryError as exc:
+                after = range(start + len(batch), len(records))
+                unwritten = (*(start + index for index in exc.unwritten), *after)
+                raise PartialDeliveryError(str(exc), unwritten) from exc
+            start += len(batch)
         return results
 
     def _put_batch(
@@ -177,9 +185,10 @@ class RecordPutter:
                 dict(errors),
             )
         why = ", ".join(f"{count} x {code}" for code, count in errors.most_common())
-        raise DeliveryError(
+        raise PartialDeliveryError(
             f"{len(pending)} of {len(batch)} records could not be written to Kinesis stream "
-            f"{stream!r} ({why})"
+            f"{stream!r} ({why})",
+            tuple(pending),
         )
 
     def _attempt(

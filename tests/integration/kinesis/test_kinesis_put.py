@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from streamjury.devservers.kinesis import LocalKinesis
-from streamjury.errors import DeliveryError, UnknownStream
+from streamjury.errors import DeliveryError, PartialDeliveryError, UnknownStream
 from streamjury.streams.base import OutRecord
 from streamjury.streams.kinesis import KinesisBackend
 from streamjury.streams.kinesis_put import (
@@ -127,6 +127,32 @@ def test_an_entry_still_failing_after_the_budget_raises_delivery_error_naming_ho
 
     assert len(faulty.calls) == QUICK.attempts
     assert sorted(values_in(backend, stream)) == sorted(r.value for r in records if r != records[2])
+
+
+def test_a_failure_names_exactly_the_unwritten_records_across_calls(
+    kinesis_local: LocalKinesis, backend: KinesisBackend, stream: str
+) -> None:
+    records = numbered(700)  # two PutRecords calls: 500 + 200
+    faulty = FaultyKinesis(kinesis_local.client(), {records[510].value}, times=100)
+
+    with pytest.raises(PartialDeliveryError) as caught:
+        RecordPutter(faulty, QUICK).put(stream, records)  # type: ignore[arg-type]
+
+    assert caught.value.unwritten == (510,)
+    assert len(values_in(backend, stream)) == 699
+
+
+def test_a_failure_in_an_earlier_call_leaves_later_calls_unwritten(
+    kinesis_local: LocalKinesis, backend: KinesisBackend, stream: str
+) -> None:
+    records = numbered(600)
+    faulty = FaultyKinesis(kinesis_local.client(), {records[3].value}, times=100)
+
+    with pytest.raises(PartialDeliveryError) as caught:
+        RecordPutter(faulty, QUICK).put(stream, records)  # type: ignore[arg-type]
+
+    assert caught.value.unwritten == (3, *range(500, 600))
+    assert len(values_in(backend, stream)) == 499
 
 
 def test_an_entry_error_that_retrying_cannot_fix_fails_at_once(
