@@ -516,7 +516,7 @@ class LocalKafkaBroker:
             f"--- tail of {self.log_path} ---\n{_tail(self.log_path)}"
         )
 
-    def _admin_config(self) -> dict[str, str | int]:
+    def _admin_config(self) -> dict[str, str | int | float | bool]:
         """Our own probe clients report failures through DevServerError, so keep librdkafka
         from printing 'connection refused' noise to stderr when the broker goes away."""
         return {"bootstrap.servers": self.bootstrap_servers, "log_level": 2}
