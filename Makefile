@@ -36,9 +36,18 @@ typecheck: setup
 test: setup dev-servers lint typecheck
 	$(BIN)/python -m pytest
 
-bench: setup
-	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python bench/consumer_throughput.py
+# Benchmarks get their own venv: quixstreams (the comparison pipeline) pins an older
+# confluent-kafka than the one the project and its tests run on.
+BENCH := .venv-bench/bin
+
+$(BENCH)/python: pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	$(BENCH)/pip install -q --upgrade pip
+	$(BENCH)/pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH)/python
+	$(BENCH)/python bench/consumer_throughput.py
 
 clean:
-	rm -rf $(VENV) .streamjury .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench .streamjury .pytest_cache .mypy_cache .ruff_cache
