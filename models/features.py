@@ -6,9 +6,13 @@ so a model never sees features at serving time that differ from the ones it was 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from itertools import chain
+from operator import attrgetter
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -38,6 +42,76 @@ def only(events: Sequence[RideEvent | UploadEvent], kind: type[E]) -> list[E]:
     return typed
 
 
+_RIDE_FIELDS = {
+    # RideColumns field: how to read it from a RideEvent, and its dtype
+    "pickup_zone": (attrgetter("PULocationID"), np.int64),
+    "dropoff_zone": (attrgetter("DOLocationID"), np.int64),
+    "trip_distance": (attrgetter("trip_distance"), np.float64),
+    "passenger_count": (attrgetter("passenger_count"), np.int64),
+    "payment_type": (attrgetter("payment_type"), np.int64),
+    "fare_amount": (attrgetter("fare_amount"), np.float64),
+    "vendor_id": (attrgetter("VendorID"), np.int64),
+}
+_PICKUP = attrgetter("pickup_datetime")
+_WALL_CLOCK = attrgetter("hour", "minute", "second", "microsecond")
+_UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND_US = 1_000_000
+_HOUR_S = 3_600
+
+
+def _gather(rows: Iterable[tuple[Any, ...]], n: int, width: int, dtype: type) -> Array:
+    """An ``n`` x ``width`` array from ``n`` tuples, without numpy's slow nested-list path."""
+    return np.fromiter(chain.from_iterable(rows), dtype=dtype, count=n * width).reshape(n, width)
+
+
+def utc_seconds(moments: Sequence[datetime]) -> Array:
+    """Whole seconds since the Unix epoch (floored, like ``datetime64[s]``) of aware datetimes.
+
+    Integer arithmetic on each datetime's own wall clock and UTC offset: exact for any year,
+    where float ``timestamp()`` loses microseconds far from 1970.
+    """
+    n = len(moments)
+    days = np.fromiter(map(datetime.toordinal, moments), np.int64, n) - _UNIX_EPOCH_ORDINAL
+    clock = _gather(map(_WALL_CLOCK, moments), n, 4, np.int64)
+    # Aware datetimes (all the event schema admits) always have an offset, never None.
+    offsets = cast("Iterator[timedelta]", map(datetime.utcoffset, moments))
+    offset_s = np.fromiter(map(timedelta.total_seconds, offsets), np.float64, n)
+    wall_us = ((days * 24 + clock[:, 0]) * 60 + clock[:, 1]) * 60 + clock[:, 2]
+    wall_us = wall_us * _SECOND_US + clock[:, 3]
+    # Any UTC offset is under a day, so its microseconds are exact in a float64.
+    utc_us = wall_us - np.rint(offset_s * _SECOND_US).astype(np.int64)
+    return utc_us // _SECOND_US
+
+
+def new_york_local(utc: Array) -> Array:
+    """Naive New York wall-clock times (``datetime64[s]``) of UTC epoch seconds.
+
+    The tz database is asked once per distinct UTC hour, not once per ride: New York's offset
+    only ever changes on a UTC hour boundary, and a batch spans few hours.
+    """
+    hours, inverse = np.unique(utc // _HOUR_S, return_inverse=True)
+    offsets = np.array([_new_york_offset_in_hour(int(hour)) for hour in hours], dtype=np.int64)
+    local: Array = (utc + offsets[inverse]).astype("datetime64[s]")
+    return local
+
+
+@lru_cache(maxsize=4_096)
+def _new_york_offset_in_hour(hour: int) -> int:
+    """New York's UTC offset in seconds throughout UTC hour ``hour`` (hours since the epoch)."""
+    start, end = _new_york_offset(hour * _HOUR_S), _new_york_offset(hour * _HOUR_S + _HOUR_S - 1)
+    if start != end:  # never in the tz database (a test checks); fail rather than mis-convert
+        raise ModelError(f"New York's UTC offset changes within UTC hour {hour}")
+    return start
+
+
+def _new_york_offset(utc: int) -> int:
+    local = (_UNIX_EPOCH + timedelta(seconds=utc)).astimezone(NYC)
+    offset = local.utcoffset()
+    assert offset is not None  # a ZoneInfo always has one
+    return int(offset.total_seconds())
+
+
 @dataclass(frozen=True)
 class RideColumns:
     """Ride fields as parallel numpy arrays; ``pickup_local`` is naive New York time.
@@ -60,36 +134,20 @@ class RideColumns:
 
     @classmethod
     def from_events(cls, events: Sequence[RideEvent | UploadEvent]) -> RideColumns:
+        """Columns for a batch of ride events, pickups converted to New York wall-clock time.
+
+        Every batch the duration and tip consumers score passes through here, so fields are
+        read in C-level passes (``attrgetter`` into ``np.fromiter``) and the time-zone
+        arithmetic is vectorised: ~1 µs a ride, where converting each pickup took ~3.
+        """
         rides = only(events, RideEvent)
-        numbers = np.array(
-            [
-                (
-                    r.PULocationID,
-                    r.DOLocationID,
-                    r.trip_distance,
-                    r.passenger_count,
-                    r.payment_type,
-                    r.fare_amount,
-                    r.VendorID,
-                )
-                for r in rides
-            ],
-            dtype=np.float64,
-        ).reshape(len(rides), 7)
-        local = np.array(
-            [r.pickup_datetime.astimezone(NYC).replace(tzinfo=None) for r in rides],
-            dtype="datetime64[s]",
-        )
-        return cls(
-            pickup_zone=numbers[:, 0].astype(np.int64),
-            dropoff_zone=numbers[:, 1].astype(np.int64),
-            trip_distance=numbers[:, 2],
-            pickup_local=local,
-            passenger_count=numbers[:, 3].astype(np.int64),
-            payment_type=numbers[:, 4].astype(np.int64),
-            fare_amount=numbers[:, 5],
-            vendor_id=numbers[:, 6].astype(np.int64),
-        )
+        n = len(rides)
+        numbers = {
+            name: np.fromiter(map(read, rides), dtype, n)
+            for name, (read, dtype) in _RIDE_FIELDS.items()
+        }
+        pickups = list(map(_PICKUP, rides))
+        return cls(pickup_local=new_york_local(utc_seconds(pickups)), **numbers)
 
     def take(self, rows: Array) -> RideColumns:
         """A subset of rows (a boolean mask or indices), e.g. a train/test split."""
@@ -108,7 +166,15 @@ class RideColumns:
 
     @property
     def touches_airport(self) -> Array:
-        return np.isin(self.pickup_zone, AIRPORT_ZONES) | np.isin(self.dropoff_zone, AIRPORT_ZONES)
+        return _is_airport(self.pickup_zone) | _is_airport(self.dropoff_zone)
+
+
+def _is_airport(zones: Array) -> Array:
+    """``np.isin(zones, AIRPORT_ZONES)``: three comparisons cost a sixth of isin's sort."""
+    airport = np.zeros(zones.shape, dtype=bool)
+    for zone in AIRPORT_ZONES:
+        airport |= zones == zone
+    return airport
 
 
 _RIDE_CATEGORICAL = (
@@ -150,9 +216,6 @@ def ride_design_matrix(columns: RideColumns) -> sparse.csr_matrix:
         np.clip(columns.passenger_count, 0, MAX_PASSENGERS),
     ]
     offsets = np.cumsum([0] + [size for _, size in _RIDE_CATEGORICAL])
-    categorical_columns = np.concatenate(
-        [code + offset for code, offset in zip(codes, offsets[:-1], strict=True)]
-    )
     distance = np.maximum(columns.trip_distance, 0.0)
     fare = np.maximum(columns.fare_amount, 0.0)
     numeric = np.stack(
@@ -165,13 +228,18 @@ def ride_design_matrix(columns: RideColumns) -> sparse.csr_matrix:
         ],
         axis=1,
     )
+    # Every row has one entry per categorical block, in block order, then the numbers: its
+    # column indices are increasing, so the CSR arrays are built directly (no COO sort).
     first_numeric = offsets[-1]
-    rows = np.concatenate([np.tile(np.arange(n), len(codes)), np.repeat(np.arange(n), 5)])
-    cols = np.concatenate(
-        [categorical_columns, np.tile(first_numeric + np.arange(numeric.shape[1]), n)]
+    numeric_columns = first_numeric + np.arange(numeric.shape[1])
+    indices = np.empty((n, len(codes) + numeric.shape[1]), dtype=np.int64)
+    indices[:, : len(codes)] = np.stack(codes, axis=1) + offsets[:-1]
+    indices[:, len(codes) :] = numeric_columns
+    data = np.hstack([np.ones((n, len(codes))), numeric])
+    indptr = np.arange(0, indices.size + 1, indices.shape[1], dtype=np.int64)
+    return sparse.csr_matrix(
+        (data.ravel(), indices.ravel(), indptr), shape=(n, first_numeric + numeric.shape[1])
     )
-    data = np.concatenate([np.ones(n * len(codes)), numeric.ravel()])
-    return sparse.csr_matrix((data, (rows, cols)), shape=(n, first_numeric + numeric.shape[1]))
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ class TextFlagModel:
 
     def predict(self, events: Sequence[RideEvent | UploadEvent]) -> list[Prediction]:
         probabilities = self.classifier.predict_proba(UploadColumns.from_events(events))
+        # tolist(): plain floats in one call, not a numpy scalar per upload (same values)
         return [
-            Prediction(score=float(p), label="flag" if p >= FLAG_THRESHOLD else "clear")
-            for p in probabilities
+            Prediction(score=p, label="flag" if p >= FLAG_THRESHOLD else "clear")
+            for p in probabilities.tolist()
         ]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consumers.check import CheckModel, CheckSpec, ModelSource, Prediction
+from consumers.checks._rounding import round_like_python
 from models.copyright_index import CopyrightIndex
 from models.features import only
 from models.store import load_typed
@@ -29,14 +30,19 @@ class CopyrightModel:
         if not uploads:
             return []
         matches = self.index.lookup([upload.content_fingerprint for upload in uploads])
+        # tolist(): plain ints and bools in one call each, not numpy scalars (same values)
         return [
             Prediction(
-                score=round(float(score), 4),
+                score=score,
                 label="match" if is_match else "clear",
-                details={"best_match": best, "distance": int(distance)},
+                details={"best_match": best, "distance": distance},
             )
             for best, distance, score, is_match in zip(
-                matches.best_match, matches.distance, matches.score, matches.is_match, strict=True
+                matches.best_match,
+                matches.distance.tolist(),
+                round_like_python(matches.score, 4),
+                matches.is_match.tolist(),
+                strict=True,
             )
         ]
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consumers.check import CheckModel, CheckSpec, ModelSource, Prediction
+from consumers.checks._rounding import round_like_python
 from models.features import RideColumns
 from models.rides import DurationRegressor
 from models.store import load_typed
@@ -25,7 +26,7 @@ class DurationModel:
 
     def predict(self, events: Sequence[RideEvent | UploadEvent]) -> list[Prediction]:
         minutes = self.regressor.predict(RideColumns.from_events(events))
-        return [Prediction(value=round(float(m), 2)) for m in minutes]
+        return [Prediction(value=m) for m in round_like_python(minutes, 2)]
 
 
 def load_model(source: ModelSource) -> CheckModel:

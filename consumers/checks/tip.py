@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consumers.check import CheckModel, CheckSpec, ModelSource, Prediction
+from consumers.checks._rounding import round_like_python
 from models.features import RideColumns
 from models.rides import TipRegressor
 from models.store import load_typed
@@ -25,7 +26,7 @@ class TipModel:
 
     def predict(self, events: Sequence[RideEvent | UploadEvent]) -> list[Prediction]:
         dollars = self.regressor.predict(RideColumns.from_events(events))
-        return [Prediction(value=round(float(d), 2)) for d in dollars]
+        return [Prediction(value=d) for d in round_like_python(dollars, 2)]
 
 
 def load_model(source: ModelSource) -> CheckModel:

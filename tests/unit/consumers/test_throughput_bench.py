@@ -5,6 +5,7 @@ Timings are never asserted: they depend on the machine; the benchmark prints the
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from bench.consumer_throughput import benchmark, format_table, model_source
@@ -30,7 +31,12 @@ def test_every_check_is_measured_both_ways_on_every_event(trained_models: Path) 
 
 def test_the_table_has_a_line_per_check(trained_models: Path) -> None:
     rows = benchmark(
-        ["duration"], ModelStore(trained_models), events=5, baseline_events=5, batch_size=2
+        ["duration"],
+        ModelStore(trained_models),
+        events=5,
+        baseline_events=5,
+        batch_size=2,
+        repeat=2,
     )
 
     table = format_table(rows, batch_size=2).splitlines()
@@ -47,3 +53,18 @@ def test_models_are_trained_into_a_temporary_folder_when_none_exist(tmp_path: Pa
         assert models.missing(MODEL_NAMES) == []
 
     assert not empty.exists()
+
+
+def test_runs_can_be_timed_by_cpu_time(trained_models: Path) -> None:
+    (row,) = benchmark(
+        ["tip"],
+        ModelStore(trained_models),
+        events=6,
+        baseline_events=3,
+        batch_size=4,
+        clock=time.process_time,
+    )
+
+    assert (row.batched.events, row.per_message.events) == (6, 3)
+    assert row.batched.seconds > 0
+    assert row.per_message.seconds > 0
