@@ -1,15 +1,19 @@
-# syntax=docker/dockerfile:1
 # One image for every streamjury service: `docker run IMAGE consume duration`, `... decide`.
 # Stage 1 installs the locked dependencies and the package into a venv and trains the models;
 # stage 2 is a slim runtime with that venv, the models and an unprivileged user.
+# PYTHON_IMAGE: any Debian-based CPython 3.11+ image with python3 and venv (CI builds on one
+# made from Debian packages, see tests/containers/base_image.py).
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS builder
+# Unset by default; a build behind a TLS-intercepting proxy mounts the host's CA bundle and
+# names it here (build arguments reach RUN as environment, and are not kept in the image).
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 

@@ -7,26 +7,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
+from typing import cast
 
-from consumers.check import ModelSource
+from consumers.canary import CanaryScorer
+from consumers.check import CheckModel, CheckSpec, ModelSource
 from consumers.registry import get_check
+from consumers.rollout import ModelRollout, RolloutMetrics, reload_on_sighup
 from consumers.runtime import ConsumerRuntime, RunStats
 from consumers.settings import ConsumerSettings
+from consumers.shadow import ShadowScorer
 from models.store import ModelStore
-from streamjury.errors import StreamError
+from streamjury.errors import ConfigError, StreamError
 from streamjury.ops.service import service_ops
 from streamjury.shutdown import GracefulShutdown
 from streamjury.streams.base import Backend
 from streamjury.streams.factory import open_backend
+from streamjury.streams.names import StreamNames
 
 log = logging.getLogger(__name__)
 
 
 def serve(settings: ConsumerSettings) -> RunStats:
-    """Run a consumer process until SIGINT or SIGTERM, then finish its batch and exit cleanly."""
+    """Run a consumer process until SIGINT or SIGTERM, then finish its batch and exit cleanly.
+
+    SIGHUP makes it re-read its model alias before the next batch.
+    """
     with GracefulShutdown() as shutdown:
-        return run_consumer(settings, shutdown)
+        return run_consumer(settings, shutdown, on_rollout=reload_on_sighup)
 
 
 def run_consumer(
@@ -35,37 +43,60 @@ def run_consumer(
     *,
     backend: Backend | None = None,
     models: ModelSource | None = None,
+    on_rollout: Callable[[ModelRollout], AbstractContextManager[None]] | None = None,
 ) -> RunStats:
     """Load the check's model once, then consume until ``stop_requested()``.
 
     ``backend`` and ``models`` default to what the settings describe; a backend passed in is
     left open for its owner. Everything opened here is closed here. With ``http_port`` set,
-    ``/readyz`` turns 200 once the model is loaded and the consumer owns partitions.
+    ``/readyz`` turns 200 once the model is loaded and the consumer owns partitions, and shows
+    which version serves. The model follows ``settings.model_alias`` between batches;
+    ``on_rollout`` is entered around the run with the rollout (``serve`` hooks SIGHUP there).
     """
     spec = get_check(settings.check)
+    names = StreamNames(settings.stream_prefix)
     with service_ops(settings, "consumer", spec.name) as ops, ExitStack() as resources:
-        model = spec.load_model(
-            models if models is not None else ModelStore.from_settings(settings)
+        store = models if models is not None else ModelStore.from_settings(settings)
+        shadow = _shadow_scorer(settings, spec, store, names)
+
+        def wrap(model: CheckModel) -> CheckModel:
+            timed = cast(CheckModel, ops.metrics.timed(model))
+            return shadow.watch_live(timed) if shadow is not None else timed
+
+        rollout = ModelRollout(
+            spec,
+            store,
+            poll_interval_s=settings.model_poll_s,
+            wrap=wrap,
+            listener=RolloutMetrics(ops.metrics),
         )
+        model = rollout.model
         ops.model_loaded(model.name, model.version)
+        ops.readiness.add_details("model", lambda: rollout.status().as_details())
+        if on_rollout is not None:
+            resources.enter_context(on_rollout(rollout))
         if backend is None:
             backend = open_backend(settings)
             resources.callback(_close, backend.close, "backend")
         backend = ops.watch(backend)  # its consumers report their partitions to /readyz
-        names = settings.streams
         source = names.physical(spec.stream)
         backend.ensure_streams([source, names.verdicts, names.deadletter])
+        if shadow is not None:
+            backend.ensure_streams([shadow.stream])
 
         producer = backend.producer()
         resources.callback(_close, producer.close, "producer")
         runtime = ConsumerRuntime(
             spec,
-            ops.metrics.timed(model),
+            model,
             producer,
             verdict_stream=names.verdicts,
             deadletter_stream=names.deadletter,
             config=settings.runtime_config(),
             metrics=ops.metrics,
+            models=rollout.current,
+            side_outputs=shadow,
+            scorer=_canary_scorer(settings, spec, store),
         )
         consumer = backend.consumer(
             [source],
@@ -84,6 +115,43 @@ def run_consumer(
             extra={"service": "consumer", "check": spec.name, "stream": source},
         )
         return runtime.run(consumer, stop_requested)
+
+
+def _shadow_scorer(
+    settings: ConsumerSettings, spec: CheckSpec, store: ModelSource, names: StreamNames
+) -> ShadowScorer | None:
+    """With ``--shadow REF``, a scorer whose model follows REF in the same location."""
+    if settings.shadow is None:
+        return None
+    if not isinstance(store, ModelStore):
+        raise ConfigError("a shadow model needs a model location (STREAMJURY_MODELS)")
+    shadow = ModelRollout(spec, store.at(settings.shadow), poll_interval_s=settings.model_poll_s)
+    log.info("consumer %s: shadowing with %s", spec.name, shadow.model.version)
+    return ShadowScorer(spec, shadow, names.verdicts_shadow)
+
+
+def _canary_scorer(
+    settings: ConsumerSettings, spec: CheckSpec, store: ModelSource
+) -> CanaryScorer | None:
+    """With ``--canary REF``, ``canary_percent`` of events get their verdict from REF."""
+    if settings.canary is None:
+        return None
+    if not isinstance(store, ModelStore):
+        raise ConfigError("a canary model needs a model location (STREAMJURY_MODELS)")
+    canary = ModelRollout(spec, store.at(settings.canary), poll_interval_s=settings.model_poll_s)
+    log.info(
+        "consumer %s: canary %s gets %.2f%% of events",
+        spec.name,
+        canary.model.version,
+        settings.canary_percent,
+    )
+    return CanaryScorer(
+        spec,
+        canary,
+        settings.canary_percent,
+        stage=f"consumer:{spec.name}",
+        deadletter_max_bytes=settings.deadletter_limit(),
+    )
 
 
 def _close(close: Callable[[], None], what: str) -> None:

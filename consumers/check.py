@@ -9,7 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from models.store import ModelSource
 from streamjury.schemas import DetailValue, RideEvent, UploadEvent
+
+__all__ = ["CheckModel", "CheckSpec", "EventType", "ModelSource", "Prediction"]
 
 EventType = Literal["ride", "upload"]
 
@@ -33,16 +36,6 @@ class CheckModel(Protocol):
     def predict(self, events: Sequence[RideEvent | UploadEvent]) -> list[Prediction]:
         """Exactly one Prediction per event, in order, from one vectorised call."""
         ...
-
-
-class ModelSource(Protocol):
-    """Where verified artifacts come from (``models.store.ModelStore`` implements it)."""
-
-    def load(self, name: str) -> object:
-        """The verified, joblib-loaded object of artifact ``name``."""
-        ...
-
-    def version(self, name: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

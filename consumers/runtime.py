@@ -6,22 +6,36 @@ Outputs are flushed durably before their inputs are committed, so a crash only e
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from consumers.batch import BatchResult, process_batch, source_of
+from consumers.batch import process_batch
 from consumers.check import CheckModel, CheckSpec
-from streamjury.errors import DeliveryError, FencedError, StreamError
+from consumers.outcomes import BatchResult
+from streamjury.errors import DeliveryError, FencedError, PartialDeliveryError, StreamError
 from streamjury.ops.metrics import Metrics, NullMetrics
-from streamjury.schemas import utc_now
+from streamjury.retry import RetryPolicy
+from streamjury.schemas import MAX_DEAD_LETTER_BYTES, utc_now
 from streamjury.streams.base import OutRecord, Record, StreamConsumer, StreamProducer
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=StreamError)
+
+
+class StopDuringRetry(Exception):
+    """A stop was requested while a write or commit was being retried: the batch in hand is
+    left uncommitted (its inputs are redelivered to whoever reads next), and the loop ends."""
+
+
+SideOutputs = Callable[[Sequence[Record], BatchResult], Mapping[str, list[OutRecord]]]
+"""Given a batch and what it became, more records to write with it, by stream."""
+Scorer = Callable[[CheckModel, Sequence[Record]], BatchResult]
+"""Given the live model and a batch, what the batch became."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +51,8 @@ class RuntimeConfig:
     retry_backoff_s: float = 0.5
     """The first retry's delay; each further retry waits twice as long."""
     log_every_batches: int = 100
+    deadletter_max_bytes: int = MAX_DEAD_LETTER_BYTES
+    """The largest dead letter the dead-letter stream accepts; originals are cut to fit."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -46,6 +62,16 @@ class RuntimeConfig:
             raise ValueError(f"batch_timeout_ms must be at least 1, got {self.batch_timeout_ms}")
         if self.write_attempts < 1:
             raise ValueError(f"write_attempts must be at least 1, got {self.write_attempts}")
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Writes and commits: ``write_attempts`` tries, the wait doubling from the first."""
+        return RetryPolicy(
+            attempts=self.write_attempts,
+            base_delay_s=self.retry_backoff_s,
+            max_delay_s=math.inf,
+            jitter="none",
+        )
 
 
 @dataclass(slots=True)
@@ -86,9 +112,18 @@ class ConsumerRuntime:
         now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         metrics: Metrics | None = None,
+        models: Callable[[], CheckModel] | None = None,
+        side_outputs: SideOutputs | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.spec = spec
         self.model = model
+        self._models = models
+        """Asked for the model as each batch starts (a rollout swaps versions between batches)."""
+        self._side_outputs = side_outputs
+        self._scorer = scorer
+        """Scores a batch instead of ``process_batch`` with the model (a canary splits it)."""
+        """More records per batch (a shadow model's verdicts), written and flushed with it."""
         self.stage = f"consumer:{spec.name}"
         self.config = config or RuntimeConfig()
         self.stats = RunStats()
@@ -101,6 +136,7 @@ class ConsumerRuntime:
         self._context = {"service": "consumer", "check": spec.name}
         """``extra=`` of every log line: JSON logs carry them as fields."""
         self._revoked: set[tuple[str, str]] = set()
+        self._stop_requested: Callable[[], bool] = lambda: False
 
     # -- rebalance callbacks -------------------------------------------------------------------
 
@@ -129,8 +165,12 @@ class ConsumerRuntime:
         """Process batches until ``stop_requested()``; the batch in hand is always finished.
 
         Raises DeliveryError (or StreamError) when outputs cannot be written or inputs cannot be
-        committed after retries: nothing more is committed, so the inputs are redelivered.
+        committed after retries: nothing more is committed, so the inputs are redelivered. A
+        stop requested while a write or commit is being retried ends the retries (an
+        orchestrator's termination grace is shorter than a full retry schedule): that batch is
+        left uncommitted, to be redone by the next reader, and the run ends normally.
         """
+        self._stop_requested = stop_requested
         log.info(
             "%s: running model %s, version %s (batch size %d, batch timeout %d ms)",
             self.stage,
@@ -140,8 +180,16 @@ class ConsumerRuntime:
             self.config.batch_timeout_ms,
             extra=self._context,
         )
-        while not stop_requested():
-            self.run_once(consumer)
+        try:
+            while not stop_requested():
+                self.run_once(consumer)
+        except StopDuringRetry:
+            log.warning(
+                "%s: asked to stop while retrying a write or commit; the batch in hand is not "
+                "committed, so it is redelivered",
+                self.stage,
+                extra=self._context,
+            )
         log.info(
             "%s: stopped after %d records (%d verdicts, %d dead letters) in %d batches",
             self.stage,
@@ -155,11 +203,24 @@ class ConsumerRuntime:
 
     def run_once(self, consumer: StreamConsumer) -> int:
         """Collect, process, write and commit one batch; the number of records it held."""
+        if self._models is not None:
+            self.model = self._models()  # one model for the whole batch
         batch = self._collect(consumer)
         if not batch:
             return 0
-        result = process_batch(self.spec, self.model, batch, stage=self.stage, now=self._now)
-        self._write(result)
+        if self._scorer is not None:
+            result = self._scorer(self.model, batch)
+        else:
+            result = process_batch(
+                self.spec,
+                self.model,
+                batch,
+                stage=self.stage,
+                now=self._now,
+                deadletter_max_bytes=self.config.deadletter_max_bytes,
+            )
+        extra = self._side_outputs(batch, result) if self._side_outputs is not None else {}
+        self._write(result, extra)
         committed = self._commit(consumer, batch)
         self._metrics.observe_batch(
             records=len(batch),
@@ -192,25 +253,37 @@ class ConsumerRuntime:
             batch.extend(more)
         return batch
 
-    def _write(self, result: BatchResult) -> None:
+    def _write(self, result: BatchResult, extra: Mapping[str, list[OutRecord]]) -> None:
         """Send and durably flush the batch's outputs, retrying with backoff.
 
         A failed flush may have dropped what was pending (Kafka does, once its own retries are
-        exhausted), so each attempt re-sends the whole batch: duplicates are possible, loss is not.
+        exhausted). A producer that says which records were not written (PartialDeliveryError
+        with ``by_stream``, as Kafka's does) gets only those again; otherwise each attempt
+        re-sends the whole batch: duplicates are possible, loss is not.
         """
-        verdicts = [OutRecord(v.event_id, v.to_bytes()) for v in result.verdicts]
-        dead_letters = [
-            OutRecord(o.record.key or str(source_of(o.record)), o.dead_letter.to_bytes())
-            for o in result.outcomes
-            if o.dead_letter is not None
-        ]
+        outputs = result.output_records()
+        verdicts, dead_letters = outputs.verdicts, outputs.dead_letters
+        side = dict(extra)
 
         def send_and_flush() -> None:
+            nonlocal verdicts, dead_letters, side
             if verdicts:
                 self._producer.send(self._verdict_stream, verdicts)
             if dead_letters:
                 self._producer.send(self._deadletter_stream, dead_letters)
-            self._producer.flush(self.config.flush_timeout_s)
+            for stream, records in side.items():
+                if records:
+                    self._producer.send(stream, records)
+            try:
+                self._producer.flush(self.config.flush_timeout_s)
+            except PartialDeliveryError as exc:
+                if exc.by_stream is not None:  # the producer knows: re-send only the rest
+                    verdicts = only(verdicts, exc.by_stream.get(self._verdict_stream, ()))
+                    dead_letters = only(
+                        dead_letters, exc.by_stream.get(self._deadletter_stream, ())
+                    )
+                    side = {s: only(r, exc.by_stream.get(s, ())) for s, r in side.items()}
+                raise
 
         self._retry(send_and_flush, DeliveryError, "write outputs")
 
@@ -236,38 +309,48 @@ class ConsumerRuntime:
         *,
         give_up: type[StreamError] | None = None,
     ) -> None:
-        """Run ``action``, retrying ``retry_on`` errors with exponential backoff, then re-raise."""
-        attempts = self.config.write_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                action()
-                return
-            except retry_on as exc:
-                if give_up is not None and isinstance(exc, give_up):
-                    raise
-                if attempt == attempts:
-                    log.error(
-                        "%s: could not %s after %d attempts; stopping without committing, "
-                        "so the batch is redelivered: %s",
-                        self.stage,
-                        what,
-                        attempts,
-                        exc,
-                        extra=self._context,
-                    )
-                    raise
-                delay = self.config.retry_backoff_s * 2 ** (attempt - 1)
-                log.warning(
-                    "%s: could not %s (attempt %d of %d), retrying in %.1fs: %s",
+        """Run ``action``, retrying ``retry_on`` errors by the config's policy, then re-raise."""
+        policy = self.config.retry_policy
+
+        def warn(attempt: int, delay: float, exc: Exception) -> None:
+            log.warning(
+                "%s: could not %s (attempt %d of %d), retrying in %.1fs: %s",
+                self.stage,
+                what,
+                attempt,
+                policy.attempts,
+                delay,
+                exc,
+                extra=self._context,
+            )
+
+        def sleep_unless_stopping(seconds: float) -> None:
+            if self._stop_requested():
+                raise StopDuringRetry(what)
+            self._sleep(seconds)
+            if self._stop_requested():
+                raise StopDuringRetry(what)
+
+        try:
+            policy.call(
+                action,
+                retry_on=retry_on,
+                give_up_on=give_up or (),
+                on_retry=warn,
+                sleep=sleep_unless_stopping,
+            )
+        except retry_on as exc:
+            if give_up is None or not isinstance(exc, give_up):
+                log.error(
+                    "%s: could not %s after %d attempts; stopping without committing, "
+                    "so the batch is redelivered: %s",
                     self.stage,
                     what,
-                    attempt,
-                    attempts,
-                    delay,
+                    policy.attempts,
                     exc,
                     extra=self._context,
                 )
-                self._sleep(delay)
+            raise
 
     def _count(self, result: BatchResult, committed: bool) -> None:
         stats = self.stats
@@ -290,3 +373,8 @@ class ConsumerRuntime:
                 stats.rate(),
                 extra=self._context,
             )
+
+
+def only(records: list[OutRecord], indices: Sequence[int]) -> list[OutRecord]:
+    """The records at ``indices`` (what a failed flush says was not written), in order."""
+    return [records[index] for index in sorted(indices)]

@@ -37,18 +37,33 @@ class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
     group: str | None = Field(
         default=None, min_length=1, max_length=255, validation_alias=f"{_CONSUMER}GROUP"
     )
-    """The consumer group; ``streamjury-<check>`` when unset."""
+    """The consumer group; ``<stream prefix>streamjury-<check>`` when unset."""
     start: Literal["earliest", "latest"] = Field(
         default="earliest", validation_alias=f"{_CONSUMER}START"
     )
     """Where a group with no committed position begins; a known group resumes where it was."""
+    shadow: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+        validation_alias=f"{_CONSUMER}SHADOW",
+    )
+    """An alias or version also scoring every batch; its verdicts go to ``verdicts-shadow``."""
+    canary: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+        validation_alias=f"{_CONSUMER}CANARY",
+    )
+    """An alias or version giving the live verdict for ``canary_percent`` of events."""
+    canary_percent: float = Field(
+        default=5.0, ge=0, le=100, validation_alias=f"{_CONSUMER}CANARY_PERCENT"
+    )
     log_every_batches: int = Field(
         default=100, ge=1, validation_alias=f"{_CONSUMER}LOG_EVERY_BATCHES"
     )
 
     @property
     def group_name(self) -> str:
-        return self.group or f"streamjury-{self.check}"
+        return self.group or f"{self.stream_prefix}streamjury-{self.check}"
 
     @property
     def start_from(self) -> StartFrom:
@@ -59,4 +74,5 @@ class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
             batch_size=self.batch_size,
             batch_timeout_ms=self.batch_timeout_ms,
             log_every_batches=self.log_every_batches,
+            deadletter_max_bytes=self.deadletter_limit(),
         )

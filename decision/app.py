@@ -7,22 +7,25 @@ the stop-signal handlers; everything below receives what it needs.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 
 from decision.joiner import Joiner
 from decision.policy import Policy, load_policy
 from decision.service import Clock, DecisionService, ServiceConfig, ServiceStats
 from decision.settings import DecisionSettings
+from streamjury.errors import WriterFencedError
 from streamjury.ops.health import ASSIGNMENT
 from streamjury.ops.metrics import Metrics
 from streamjury.ops.service import service_ops
 from streamjury.shutdown import GracefulShutdown
 from streamjury.streams.base import Backend
 from streamjury.streams.factory import open_backend
+from streamjury.streams.names import StreamNames
 
 log = logging.getLogger(__name__)
+
+WRITER = "writer"
+"""Readiness condition: the atomic writer is open and not fenced by another instance."""
 
 
 def build_service(
@@ -35,17 +38,23 @@ def build_service(
     """A service wired from settings over an open ``backend`` (not started yet)."""
     config = ServiceConfig(
         group=settings.group,
-        writer_id=settings.writer_id or default_writer_id(settings.group),
+        writer_id=settings.writer_id
+        or default_writer_id(settings.stream_prefix, settings.group, settings.instance),
         batch_size=settings.batch_size,
         batch_timeout_s=settings.batch_timeout_ms / 1000,
+        deadletter_max_bytes=settings.deadletter_limit(),
     )
     joiner = Joiner(policy, retention_s=settings.retention_s)
-    return DecisionService(backend, joiner, settings.streams, config, clock=clock, metrics=metrics)
+    return DecisionService(
+        backend, joiner, StreamNames(settings.stream_prefix), config, clock=clock, metrics=metrics
+    )
 
 
-def default_writer_id(group: str) -> str:
-    """Unique per process, so two instances of one group never share a transactional id."""
-    return f"{group}-{socket.gethostname()}-{os.getpid()}"
+def default_writer_id(stream_prefix: str, group: str, instance: int) -> str:
+    """Stable per instance slot: a restart with the same slot fences its dead predecessor (and
+    aborts its open transaction) at once; two pipelines or groups never share an id."""
+    scoped = group if group.startswith(stream_prefix) else f"{stream_prefix}{group}"
+    return f"{scoped}-writer-{instance}"
 
 
 def run_decision_service(settings: DecisionSettings) -> ServiceStats:
@@ -56,12 +65,23 @@ def run_decision_service(settings: DecisionSettings) -> ServiceStats:
     policy = load_policy(settings.policy)
     log.info("policy: %s", settings.policy or "the default policy", extra={"service": "decision"})
     with (
-        service_ops(settings, "decision", waits_for=(ASSIGNMENT,)) as ops,
+        service_ops(settings, "decision", waits_for=(ASSIGNMENT, WRITER)) as ops,
         GracefulShutdown() as shutdown,
     ):
         backend = ops.watch(open_backend(settings))
         try:
             with build_service(settings, backend, policy, metrics=ops.metrics) as service:
-                return service.run(shutdown)
+                ops.readiness.set(WRITER)
+                try:
+                    return service.run(shutdown)
+                except WriterFencedError:
+                    ops.readiness.set(WRITER, False)
+                    log.error(
+                        "another live instance uses this writer id (instance slot %d): "
+                        "exiting so that an orchestrator restarts this one",
+                        settings.instance,
+                        extra={"service": "decision"},
+                    )
+                    raise
         finally:
             backend.close()

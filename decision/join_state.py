@@ -1,6 +1,9 @@
 """The durable join state of one event and its pure transitions: record a verdict, decide, expire.
 
 A state is what the ``decision-state`` changelog stores under the event_id, so restarts resume it.
+``JoinState`` is that record's schema. The transitions here (one immutable model per change) are
+the reference semantics; the service's joiner runs the same ones on ``live_join.Join`` objects
+changed in place, and tests hold the two to the same bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from streamjury.schemas import (
 )
 
 STATE_VERSION: Final = 1
+CONFLICTING_DUPLICATE: Final = "conflicting duplicate"
+"""How a dead-letter reason starts when one event_id was sent twice with different content."""
 
 
 class Decided(WireModel):
@@ -66,11 +71,64 @@ class JoinState(WireModel):
 def conflict_reason(state: JoinState | None, verdict: Verdict) -> str | None:
     """Why ``verdict`` cannot join ``state`` (it names another event type), else None."""
     if state is not None and state.event_type != verdict.event_type:
-        return (
-            f"verdict says event {verdict.event_id} is a {verdict.event_type}, "
-            f"earlier verdicts said {state.event_type}"
-        )
+        return event_type_conflict(state.event_type, verdict)
     return None
+
+
+def event_type_conflict(event_type: str, verdict: Verdict) -> str:
+    """Why ``verdict`` cannot join earlier verdicts that said the event is an ``event_type``."""
+    return (
+        f"verdict says event {verdict.event_id} is a {verdict.event_type}, "
+        f"earlier verdicts said {event_type}"
+    )
+
+
+def duplicate_conflict(state: JoinState | None, verdict: Verdict) -> str | None:
+    """Why ``verdict`` conflicts with the verdict ``state`` already has for its check, else None.
+
+    The same input record read again (same source position) is a redelivery, and the same event
+    sent twice yields the same prediction: both are harmless duplicates. A verdict for the same
+    check from another input record with a different prediction means two different events were
+    sent under one event_id; dropping it silently would hide, say, a protected fingerprint.
+    """
+    seen = None if state is None else state.by_check.get(verdict.check)
+    return None if seen is None else verdict_conflict(seen, verdict)
+
+
+def verdict_conflict(seen: Verdict, verdict: Verdict) -> str | None:
+    """Why ``verdict`` conflicts with ``seen``, the verdict of its check already joined, else None
+    (see ``duplicate_conflict``)."""
+    if seen.source == verdict.source or _same_prediction(seen, verdict):
+        return None
+    return (
+        f"{CONFLICTING_DUPLICATE}: event {verdict.event_id} check {verdict.check} already has a "
+        f"verdict from {seen.source} ({_prediction(seen)}); this one from {verdict.source} "
+        f"says {_prediction(verdict)}: one event_id was sent with different content"
+    )
+
+
+def _same_prediction(first: Verdict, second: Verdict) -> bool:
+    return (
+        first.score == second.score
+        and first.value == second.value
+        and first.label == second.label
+        and first.details == second.details
+        and first.event_occurred_at == second.event_occurred_at
+    )
+
+
+def _prediction(verdict: Verdict) -> str:
+    parts = [
+        f"{name} {value}"
+        for name, value in (
+            ("score", verdict.score),
+            ("value", verdict.value),
+            ("label", verdict.label),
+        )
+        if value is not None
+    ]
+    parts.append(f"occurred_at {verdict.event_occurred_at.isoformat()}")
+    return ", ".join(parts)
 
 
 def record_verdict(state: JoinState | None, verdict: Verdict, now: float) -> JoinState | None:
@@ -92,13 +150,22 @@ def record_verdict(state: JoinState | None, verdict: Verdict, now: float) -> Joi
     return state.model_copy(update={"verdicts": (*state.verdicts, verdict)})
 
 
-def decide(state: JoinState, policy: Policy, now: float) -> tuple[JoinState, Decision | None]:
+def decide(
+    state: JoinState, policy: Policy, now: float, *, may_time_out: bool = True
+) -> tuple[JoinState, Decision | None]:
     """Apply the rules: a first decision, an amendment (outcome changed), or nothing new.
 
     An amendment gets the next revision; a ruling with the outcome already published is
     dropped, so late verdicts that change nothing publish nothing.
     """
-    ruling = judge(policy, state.event_type, state.by_check, opened_at=state.opened_at, now=now)
+    ruling = judge(
+        policy,
+        state.event_type,
+        state.by_check,
+        opened_at=state.opened_at,
+        now=now,
+        may_time_out=may_time_out,
+    )
     if ruling is None:
         return state, None
     if state.decided is not None and state.decided.outcome == ruling.outcome:

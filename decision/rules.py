@@ -54,17 +54,19 @@ def judge(
     *,
     opened_at: float,
     now: float,
+    may_time_out: bool = True,
 ) -> Ruling | None:
     """The ruling for an event with ``verdicts`` (by check), or None while it must wait.
 
     ``opened_at`` and ``now`` are clock seconds: the join times out ``timeout_s`` after opening
     (computed as ``opened_at + timeout_s``, exactly as the service's timers are, so a timer that
-    fires always finds the join timed out).
+    fires always finds the join timed out). With ``may_time_out`` False it never times out: its
+    partition is still reading verdicts that were already in the stream.
     """
     if event_type == "ride":
-        timed_out = now >= opened_at + policy.ride.timeout_s
+        timed_out = may_time_out and now >= opened_at + policy.ride.timeout_s
         return judge_ride(policy.ride, verdicts, timed_out=timed_out)
-    timed_out = now >= opened_at + policy.upload.timeout_s
+    timed_out = may_time_out and now >= opened_at + policy.upload.timeout_s
     return judge_upload(policy.upload, verdicts, timed_out=timed_out)
 
 

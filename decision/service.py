@@ -8,6 +8,11 @@ State is partition-aware: the changelog is keyed like ``verdicts`` (by event_id,
 count), so the states of verdicts partition *p* live in changelog partition *p*. An instance
 restores a partition when it is assigned and drops it when it is revoked.
 
+Downtime is not lateness: join timers run on the clock, so after an outage longer than a timeout
+every restored join would time out before its waiting verdicts were read. A partition's timers
+are therefore held from its assignment until the verdicts that were already in it are read (its
+end offset at assignment), or until it stays silent for ``catch_up_grace_s``.
+
 Retention trade-off: a decided event is remembered for ``retention_s`` after its last decision,
 to absorb redeliveries and late verdicts; then it is dropped and tombstoned. A verdict of that
 event arriving later still opens a new join and yields a new decision with revision 1, so set the
@@ -22,10 +27,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
+from decision.join_state import CONFLICTING_DUPLICATE
 from decision.joiner import Changes, Joiner
-from streamjury.errors import ConfigError, FencedError, InvalidEvent
+from streamjury.errors import (
+    ConfigError,
+    FencedError,
+    InvalidEvent,
+    RewoundDeliveryError,
+    WriterFencedError,
+)
 from streamjury.ops.metrics import Metrics, NullMetrics
-from streamjury.schemas import DeadLetter, SourcePosition, Verdict, parse_model
+from streamjury.schemas import (
+    MAX_DEAD_LETTER_BYTES,
+    MAX_OUTPUT_BYTES,
+    DeadLetter,
+    SourcePosition,
+    Verdict,
+    parse_model,
+)
 from streamjury.streams.base import (
     AtomicWriter,
     Backend,
@@ -33,6 +54,7 @@ from streamjury.streams.base import (
     Record,
     StartFrom,
     StreamConsumer,
+    last_per_partition,
 )
 from streamjury.streams.names import StreamNames
 
@@ -42,6 +64,22 @@ Clock = Callable[[], float]
 """Wall-clock seconds since the epoch (``time.time``): join open times are durable and must mean
 the same after a restart, possibly on another host. Injected so tests never sleep."""
 STAGE = "decision"
+_validate_verdict = Verdict.__pydantic_validator__.validate_json
+
+
+def parse_verdict(raw: bytes) -> Verdict:
+    """``parse_model(Verdict, raw)``, minus its generic overhead on the path every verdict takes.
+
+    A record that fails any of the checks goes through ``parse_model`` itself, so a refused
+    verdict is refused with the very same reason.
+    """
+    try:
+        verdict = _validate_verdict(raw) if len(raw) <= MAX_OUTPUT_BYTES else None
+    except ValidationError:
+        verdict = None
+    if verdict is None or "schema_version" not in verdict.__pydantic_fields_set__:
+        return parse_model(Verdict, raw)  # raises InvalidEvent with the reason
+    return verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +90,11 @@ class ServiceConfig:
     writer_id: str
     batch_size: int = 500
     batch_timeout_s: float = 0.2
+    deadletter_max_bytes: int = MAX_DEAD_LETTER_BYTES
+    """The largest dead letter the dead-letter stream accepts; originals are cut to fit."""
+    catch_up_grace_s: float = 10.0
+    """A held partition that yields no verdict for this long counts as caught up (its end may be
+    a Kafka transaction marker, which is never delivered as a record)."""
 
 
 @dataclass(slots=True)
@@ -61,6 +104,8 @@ class ServiceStats:
     batches: int = 0
     verdicts: int = 0
     duplicates: int = 0
+    conflicting_duplicates: int = 0
+    """Verdicts dead-lettered because their event_id was sent before with other content."""
     decisions: int = 0
     dead_letters: int = 0
     dropped: int = 0
@@ -90,6 +135,8 @@ class DecisionService:
         self._metrics = metrics or NullMetrics()
         self._consumer: StreamConsumer | None = None
         self._writer: AtomicWriter | None = None
+        self._catch_up: dict[str, tuple[int, float]] = {}
+        """Held partition -> (its end offset at assignment, clock time of its last progress)."""
         self.stats = ServiceStats()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -169,32 +216,38 @@ class DecisionService:
             if letter is not None:
                 letters.append(letter)
                 dead_letters.append(OutRecord(record.key, letter.to_bytes()))
+        self._note_catch_up(records, now)
         changes = self._joiner.settle(now)
         outputs = self._outputs(changes, dead_letters)
         if outputs or records:
             try:
                 writer.write_and_commit(outputs, records)
-            except FencedError:
+            except WriterFencedError:
+                raise  # a live writer with our id took over: exit, never keep the partitions
+            except (FencedError, RewoundDeliveryError) as exc:
+                # Nothing of the batch is visible and its records come back (from this member
+                # or the partitions' new owner): rebuild the join state from the changelog.
                 log.warning(
-                    "fenced: another instance owns the verdicts now; dropping join state",
+                    "batch not written, dropping join state to restore it: %s",
+                    exc,
                     extra={"service": STAGE},
                 )
                 for partition in self._joiner.owned():
                     self._joiner.release(partition)
                 return 0
             self._metrics.observe_batch(
-                records=len(records), decisions=changes.decisions, dead_letters=letters
+                records=len(records), decisions=changes.decision_records, dead_letters=letters
             )
         self.stats.batches += 1 if records else 0
-        self.stats.decisions += len(changes.decisions)
+        self.stats.decisions += len(changes.decision_records)
         self.stats.dead_letters += len(dead_letters)
-        self.stats.dropped += sum(1 for state in changes.states.values() if state is None)
+        self.stats.dropped += changes.dropped
         return len(records)
 
     def _join(self, record: Record, now: float) -> DeadLetter | None:
         """Offer one verdict record to the joiner; the dead letter if it cannot be joined."""
         try:
-            verdict = parse_model(Verdict, record.value)
+            verdict = parse_verdict(record.value)
         except InvalidEvent as exc:
             return self._dead_letter(record, exc.reason)
         if verdict.event_id != record.key:
@@ -203,13 +256,17 @@ class DecisionService:
                 f"record key {record.key!r} is not the verdict's event_id {verdict.event_id!r}: "
                 "verdicts must be keyed by event_id",
             )
-        reason = self._joiner.rejection(record.partition, verdict)
-        if reason is not None:
-            return self._dead_letter(record, reason)
-        self.stats.verdicts += 1
-        if not self._joiner.offer(record.partition, verdict, now):
+        joined = self._joiner.join(record.partition, verdict, now)
+        if joined is True:
+            self.stats.verdicts += 1
+            return None
+        if joined is False:
+            self.stats.verdicts += 1
             self.stats.duplicates += 1
-        return None
+            return None
+        if joined.startswith(CONFLICTING_DUPLICATE):
+            self.stats.conflicting_duplicates += 1
+        return self._dead_letter(record, joined)
 
     def _dead_letter(self, record: Record, reason: str) -> DeadLetter:
         log.warning(
@@ -228,20 +285,22 @@ class DecisionService:
         source = SourcePosition(
             stream=record.stream, partition=record.partition, offset=record.offset
         )
-        return DeadLetter.of(record.value, reason, STAGE, source)
+        return DeadLetter.of(
+            record.value, reason, STAGE, source, max_bytes=self._config.deadletter_max_bytes
+        )
 
     def _outputs(
         self, changes: Changes, dead_letters: Sequence[OutRecord]
     ) -> dict[str, list[OutRecord]]:
         outputs: dict[str, list[OutRecord]] = {}
-        if changes.decisions:
+        if changes.decision_records:
             outputs[self._streams.decisions] = [
-                OutRecord(decision.event_id, decision.to_bytes()) for decision in changes.decisions
+                OutRecord(decision.event_id, decision.value)
+                for decision in changes.decision_records
             ]
-        if changes.states:
+        if changes.state_records:
             outputs[self._streams.decision_state] = [
-                OutRecord(event_id, b"" if state is None else state.to_bytes())
-                for event_id, state in changes.states.items()
+                OutRecord(event_id, value) for event_id, value in changes.state_records.items()
             ]
         if dead_letters:
             outputs[self._streams.deadletter] = list(dead_letters)
@@ -287,6 +346,48 @@ class DecisionService:
             "restored %d joins of verdicts partition %s",
             count,
             partition,
+            extra={"service": STAGE, "stream": self._streams.verdicts, "partition": partition},
+        )
+        self._hold_until_caught_up(partition)
+
+    def _hold_until_caught_up(self, partition: str) -> None:
+        """Hold the partition's timers if verdicts wait in it beyond the group's position."""
+        verdicts = self._streams.verdicts
+        end = self._backend.end_offsets(verdicts).get(partition, 0)
+        position = self._backend.committed(verdicts, self._config.group).get(partition)
+        if (position is None and end == 0) or (position is not None and position >= end):
+            return
+        self._catch_up[partition] = (end, self._clock())
+        self._joiner.hold(partition)
+        log.info(
+            "holding timeouts of verdicts partition %s until it is read up to offset %d",
+            partition,
+            end,
+            extra={"service": STAGE, "stream": verdicts, "partition": partition},
+        )
+
+    def _note_catch_up(self, records: Sequence[Record], now: float) -> None:
+        """Resume the timers of held partitions that reached their end offset or fell silent."""
+        if not self._catch_up:
+            return
+        last = {partition: offset for (_, partition), offset in last_per_partition(records).items()}
+        for partition, (end, progressed) in list(self._catch_up.items()):
+            if not self._joiner.owns(partition):
+                del self._catch_up[partition]
+            elif partition in last and last[partition] + 1 >= end:
+                self._resume(partition, f"read up to offset {end}")
+            elif partition in last:
+                self._catch_up[partition] = (end, now)
+            elif now - progressed >= self._config.catch_up_grace_s:
+                self._resume(partition, f"no verdict for {self._config.catch_up_grace_s:g}s")
+
+    def _resume(self, partition: str, why: str) -> None:
+        del self._catch_up[partition]
+        self._joiner.resume(partition)
+        log.info(
+            "verdicts partition %s caught up (%s): its timeouts run again",
+            partition,
+            why,
             extra={"service": STAGE, "stream": self._streams.verdicts, "partition": partition},
         )
 

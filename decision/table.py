@@ -1,4 +1,4 @@
-"""The join states one service instance owns, grouped by partition, with a timer queue.
+"""The joins one service instance owns, grouped by partition, with a timer queue.
 
 Partition-aware so an instance that owns some partitions restores and drops exactly those.
 """
@@ -8,23 +8,27 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 
-from decision.join_state import JoinState
+from decision.live_join import Join
 
-WakeAt = Callable[[JoinState], float]
+WakeAt = Callable[[Join], float]
 
 
 class JoinTable:
-    """event_id -> JoinState per owned partition, and when each state next needs attention.
+    """event_id -> Join per owned partition, and when each join next needs attention.
 
-    The timer queue holds ``(when, partition, event_id)`` entries, pushed whenever a state's
-    wake time changes; an entry whose time no longer matches its state's is stale and skipped
-    when popped, so nothing ever has to be removed from the middle of the heap.
+    Each join carries the time its timer is set for (``Join.wake``). The timer queue holds
+    ``(when, partition, event_id)`` entries, pushed whenever a join's wake time changes; an
+    entry whose time no longer matches its join's is stale and skipped when popped, so nothing
+    ever has to be removed from the middle of the heap and no open join is ever scanned. A held
+    partition's due entries are parked aside and pushed back when it resumes.
     """
 
     def __init__(self, wake_at: WakeAt) -> None:
         self._wake_at = wake_at
-        self._partitions: dict[str, dict[str, JoinState]] = {}
+        self._partitions: dict[str, dict[str, Join]] = {}
         self._timers: list[tuple[float, str, str]] = []
+        self._parked: dict[str, list[tuple[float, str, str]]] = {}
+        """Held partition -> its due timer entries, kept until it resumes."""
 
     def owns(self, partition: str) -> bool:
         return partition in self._partitions
@@ -32,39 +36,68 @@ class JoinTable:
     def owned(self) -> list[str]:
         return list(self._partitions)
 
-    def adopt(self, partition: str, states: dict[str, JoinState]) -> None:
-        """Take ownership of ``partition`` with its restored ``states`` (replacing any held)."""
-        self._partitions[partition] = dict(states)
-        for state in states.values():
-            self._push(partition, state)
+    def adopt(self, partition: str, joins: dict[str, Join]) -> None:
+        """Take ownership of ``partition`` with its restored ``joins`` (replacing any held)."""
+        self._partitions[partition] = dict(joins)
+        for join in joins.values():
+            self._schedule(partition, join)
 
     def release(self, partition: str) -> None:
-        """Forget ``partition`` and its states; their timers go stale."""
+        """Forget ``partition`` and its joins; their timers go stale."""
         self._partitions.pop(partition, None)
+        self._parked.pop(partition, None)
 
-    def get(self, partition: str, event_id: str) -> JoinState | None:
+    def hold(self, partition: str) -> None:
+        """Yield none of ``partition``'s timers from ``due`` until ``resume``."""
+        self._parked.setdefault(partition, [])
+
+    def resume(self, partition: str) -> None:
+        for entry in self._parked.pop(partition, []):
+            heapq.heappush(self._timers, entry)
+
+    def held(self) -> list[str]:
+        return list(self._parked)
+
+    def is_held(self, partition: str) -> bool:
+        return partition in self._parked
+
+    def joins(self, partition: str) -> dict[str, Join]:
+        """The owned ``partition``'s joins by event_id, to look up and add to (``add``)."""
+        return self._partitions[partition]
+
+    def get(self, partition: str, event_id: str) -> Join | None:
         return self._partitions[partition].get(event_id)
 
-    def put(self, partition: str, state: JoinState) -> None:
-        states = self._partitions[partition]
-        previous = states.get(state.event_id)
-        states[state.event_id] = state
-        if previous is None or self._wake_at(previous) != self._wake_at(state):
-            self._push(partition, state)
+    def add(self, partition: str, join: Join) -> None:
+        """Hold the new ``join`` and set its timer."""
+        self._partitions[partition][join.event_id] = join
+        self._schedule(partition, join)
+
+    def changed(self, partition: str, join: Join) -> None:
+        """``join`` changed in place: set its timer again if its wake time moved."""
+        if self._wake_at(join) != join.wake:
+            self._schedule(partition, join)
 
     def remove(self, partition: str, event_id: str) -> None:
         self._partitions[partition].pop(event_id, None)
 
-    def due(self, now: float) -> Iterator[tuple[str, JoinState]]:
-        """Pop and yield (partition, state) for every live timer at or before ``now``."""
-        while self._timers and self._timers[0][0] <= now:
-            when, partition, event_id = heapq.heappop(self._timers)
-            state = self._partitions.get(partition, {}).get(event_id)
-            if state is not None and self._wake_at(state) == when:
-                yield partition, state
+    def due(self, now: float) -> Iterator[tuple[str, Join]]:
+        """Pop and yield (partition, join) for every live timer at or before ``now``."""
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            entry = heapq.heappop(timers)
+            when, partition, event_id = entry
+            parked = self._parked.get(partition)
+            if parked is not None:
+                parked.append(entry)
+                continue
+            join = self._partitions.get(partition, {}).get(event_id)
+            if join is not None and join.wake == when:
+                yield partition, join
 
     def __len__(self) -> int:
-        return sum(len(states) for states in self._partitions.values())
+        return sum(len(joins) for joins in self._partitions.values())
 
-    def _push(self, partition: str, state: JoinState) -> None:
-        heapq.heappush(self._timers, (self._wake_at(state), partition, state.event_id))
+    def _schedule(self, partition: str, join: Join) -> None:
+        join.wake = when = self._wake_at(join)
+        heapq.heappush(self._timers, (when, partition, join.event_id))

@@ -12,15 +12,17 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from streamjury.errors import ModelError
 from streamjury.schemas import RideEvent, UploadEvent
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 NYC = ZoneInfo("America/New_York")
 ZONES = 265
@@ -197,8 +199,32 @@ RIDE_FEATURES = [f"{name} (one-hot)" for name, _ in _RIDE_CATEGORICAL] + list(_R
 """What the ride models see, for the manifest."""
 
 
-def ride_design_matrix(columns: RideColumns) -> sparse.csr_matrix:
-    """One sparse row per ride: one-hot zone pair, zones, weekday-hour, payment, plus numbers.
+@dataclass(frozen=True, slots=True)
+class RideDesign:
+    """The ride design matrix in its natural shape: every row has exactly one entry per
+    categorical block plus the numbers, so it is two dense (rows x entries) arrays of column
+    indices and values. A linear model scores it with one gather and one row sum (numpy
+    only); training gets the same matrix as scipy CSR from ``to_csr``."""
+
+    indices: Array
+    data: Array
+    width: int
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def to_csr(self) -> sparse.csr_matrix:
+        from scipy import sparse  # training and tests only: serving never needs scipy
+
+        rows, per_row = self.indices.shape
+        indptr = np.arange(0, rows * per_row + 1, per_row, dtype=np.int64)
+        return sparse.csr_matrix(
+            (self.data.ravel(), self.indices.ravel(), indptr), shape=(rows, self.width)
+        )
+
+
+def ride_design(columns: RideColumns) -> RideDesign:
+    """One row per ride: one-hot zone pair, zones, weekday-hour, payment, plus numbers.
 
     Every categorical domain is small and known (TLC zone ids, payment codes), so one-hot
     columns are computed arithmetically: stateless, vectorised, and identical at train and serve.
@@ -228,18 +254,19 @@ def ride_design_matrix(columns: RideColumns) -> sparse.csr_matrix:
         ],
         axis=1,
     )
-    # Every row has one entry per categorical block, in block order, then the numbers: its
-    # column indices are increasing, so the CSR arrays are built directly (no COO sort).
-    first_numeric = offsets[-1]
-    numeric_columns = first_numeric + np.arange(numeric.shape[1])
+    # Per row: one entry per categorical block, in block order, then the numbers; the column
+    # indices are increasing, so the same arrays are valid CSR without sorting.
+    first_numeric = int(offsets[-1])
     indices = np.empty((n, len(codes) + numeric.shape[1]), dtype=np.int64)
     indices[:, : len(codes)] = np.stack(codes, axis=1) + offsets[:-1]
-    indices[:, len(codes) :] = numeric_columns
+    indices[:, len(codes) :] = first_numeric + np.arange(numeric.shape[1])
     data = np.hstack([np.ones((n, len(codes))), numeric])
-    indptr = np.arange(0, indices.size + 1, indices.shape[1], dtype=np.int64)
-    return sparse.csr_matrix(
-        (data.ravel(), indices.ravel(), indptr), shape=(n, first_numeric + numeric.shape[1])
-    )
+    return RideDesign(indices=indices, data=data, width=first_numeric + numeric.shape[1])
+
+
+def ride_design_matrix(columns: RideColumns) -> sparse.csr_matrix:
+    """``ride_design`` as a scipy CSR matrix, for fitting."""
+    return ride_design(columns).to_csr()
 
 
 @dataclass(frozen=True)

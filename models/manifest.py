@@ -1,28 +1,33 @@
-"""Model artifacts on disk: ``<dir>/<name>/model.joblib`` and a ``manifest.json`` vouching for it.
-
-The manifest records the artifact's sha256, so a loader can refuse a file it did not expect.
+"""Model artifacts on disk: ``<dir>/<name>/versions/<version>/model.joblib`` and a
+``manifest.json`` vouching for it: its sha256, so a loader can refuse a file it did not expect.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
+import pickle
 import platform
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
-import joblib
-import sklearn
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from streamjury.errors import ModelError
 from streamjury.schemas import utc_now
 
+SKLEARN_VERSION = importlib.metadata.version("scikit-learn")
+"""Read from the installed distribution, not ``sklearn.__version__``: importing scikit-learn
+costs seconds, and a consumer serving a ride model never needs it (``models.linear``)."""
 ARTIFACT_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
+VERSIONS_FOLDER = "versions"
 ARTIFACT_MODE = 0o644
 """Readable by the consumers' users; temp files start private (0600)."""
 _HASH_CHUNK = 1 << 20
@@ -53,6 +58,10 @@ class Manifest(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     version: str
     artifact: str = ARTIFACT_FILE
+    serializer: Literal["joblib", "pickle"] = "joblib"
+    """How the artifact was written. ``pickle`` (plain, highest protocol; joblib can read it
+    too) loads without importing joblib, whose import is a third of a Lambda cold start;
+    manifests written before this field existed are joblib files."""
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     sklearn_version: str
     python_version: str
@@ -104,30 +113,48 @@ def save_artifact(
     held_out_rows: int,
     seed: int,
 ) -> Manifest:
-    """Dump ``model`` and write its manifest; both files appear atomically (write, then rename)."""
-    folder = out_dir / name
-    folder.mkdir(parents=True, exist_ok=True)
-    artifact = folder / ARTIFACT_FILE
-    _atomic_write(artifact, lambda path: joblib.dump(model, path))
-    digest = sha256_file(artifact)
-    created_at = utc_now()
-    manifest = Manifest(
-        name=name,
-        version=make_version(name, created_at, digest),
-        sha256=digest,
-        sklearn_version=sklearn.__version__,
-        python_version=platform.python_version(),
-        features=features,
-        metrics=metrics,
-        data_source=data_source,
-        training_rows=training_rows,
-        held_out_rows=held_out_rows,
-        seed=seed,
-        created_at=created_at,
-    )
-    text = json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n"
-    _atomic_write(folder / MANIFEST_FILE, lambda path: path.write_text(text))
+    """Dump ``model`` and its manifest as a new version folder of ``out_dir/name/versions``.
+
+    Both are written into a hidden staging folder that is then renamed: a version folder is
+    complete or absent. No alias moves here (``ModelStore.promote`` does that).
+    """
+    versions = out_dir / name / VERSIONS_FOLDER
+    versions.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=versions))
+    try:
+        artifact = staging / ARTIFACT_FILE
+        _atomic_write(artifact, lambda path: _dump(model, path))
+        digest = sha256_file(artifact)
+        created_at = utc_now()
+        manifest = Manifest(
+            name=name,
+            version=make_version(name, created_at, digest),
+            sha256=digest,
+            serializer="pickle",
+            sklearn_version=SKLEARN_VERSION,
+            python_version=platform.python_version(),
+            features=features,
+            metrics=metrics,
+            data_source=data_source,
+            training_rows=training_rows,
+            held_out_rows=held_out_rows,
+            seed=seed,
+            created_at=created_at,
+        )
+        text = json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n"
+        _atomic_write(staging / MANIFEST_FILE, lambda path: path.write_text(text))
+        staging.chmod(0o755)
+        target = versions / manifest.version
+        if not target.exists():  # same name: same second and same bytes, so the same version
+            os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _dump(model: object, path: Path) -> None:
+    with path.open("wb") as out:
+        pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:

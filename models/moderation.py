@@ -8,15 +8,15 @@ unbalanced on purpose, since re-weighting would shift the probabilities away fro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from models.features import UploadColumns
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 Array = npt.NDArray[Any]
 
@@ -25,6 +25,11 @@ class TextFlagClassifier:
     """P(flag) for one moderation label from an upload's words and its uploader's record."""
 
     def __init__(self, c: float = 4.0, max_features: int = 20_000) -> None:
+        # Imported here, not at module level: a process that serves only ride checks imports
+        # this module (through the check registry) and must not pay for scikit-learn.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
         self.vectorizer = TfidfVectorizer(
             ngram_range=(1, 2), min_df=2, max_features=max_features, sublinear_tf=True
         )
@@ -45,4 +50,6 @@ class TextFlagClassifier:
 
     @staticmethod
     def _design(words: sparse.spmatrix, columns: UploadColumns) -> sparse.csr_matrix:
+        from scipy import sparse  # with scikit-learn, which needs it anyway
+
         return sparse.hstack([words, sparse.csr_matrix(columns.uploader_matrix())], format="csr")

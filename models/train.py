@@ -8,12 +8,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from models.aliases import DEFAULT_ALIAS, AliasBook
+from models.aliasing import adopt_first, move_alias
+from models.blobs import LocalBlobs
 from models.copyright_index import CopyrightIndex
 from models.features import RIDE_FEATURES, UPLOAD_FEATURES, RideColumns, UploadColumns
 from models.manifest import Manifest, save_artifact
@@ -69,20 +73,43 @@ class Split:
 
 
 def train_all(
-    out_dir: Path, rows: int = DEFAULT_ROWS, seed: int = 0, tlc_data: Path | None = None
+    out_dir: Path,
+    rows: int = DEFAULT_ROWS,
+    seed: int = 0,
+    tlc_data: Path | None = None,
+    *,
+    promote: bool = False,
 ) -> list[Manifest]:
-    """Train, evaluate and save every model under ``out_dir``; returns their manifests."""
+    """Train, evaluate and save every model as a new version under ``out_dir``.
+
+    The ``production`` alias moves only with ``promote``, or for a model that had none (so a
+    fresh location is usable at once); otherwise live consumers keep their version.
+    """
     if rows < MIN_ROWS:
         raise ConfigError(f"rows must be at least {MIN_ROWS}, got {rows}")
     rides = ride_data(rows, seed, tlc_data)
     uploads = upload_data(rows, seed)
-    return [
+    manifests = [
         train_duration(rides, out_dir, seed),
         train_tip(rides, out_dir, seed),
         build_copyright(uploads, out_dir, seed),
         train_flag("nsfw", uploads.nsfw, uploads, out_dir, seed),
         train_flag("violence", uploads.violent, uploads, out_dir, seed),
     ]
+    blobs = LocalBlobs(out_dir)
+    for manifest in manifests:
+        version = manifest.version
+        if promote:
+            move_alias(blobs, manifest.name, DEFAULT_ALIAS, partial(_point, version=version))
+        elif adopt_first(blobs, manifest.name, version):
+            log.info(
+                "%s is the first %s model here: it is production", manifest.version, manifest.name
+            )
+    return manifests
+
+
+def _point(book: AliasBook, version: str) -> AliasBook:
+    return book.moved(DEFAULT_ALIAS, version)
 
 
 def ride_data(rows: int, seed: int, tlc_data: Path | None) -> RideData:

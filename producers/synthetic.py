@@ -6,8 +6,9 @@ Nothing here is real data: a made-up city of 265 zones, made-up uploaders and vo
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamjury.errors import ConfigError
-from streamjury.schemas import RideEvent, UploadEvent, utc_now
+from streamjury.schemas import RideCompleted, RideEvent, UploadEvent, utc_now
 
 NYC = ZoneInfo("America/New_York")
 ZONE_COUNT = 265
@@ -34,7 +35,6 @@ UPLOADER_POOL = 2_000
 CITY_SEED = 20_240_101
 """The city's geography is fixed; the event seed only changes who rides where and when."""
 
-BOROUGHS = ("EWR", "Manhattan", "Brooklyn", "Queens", "Bronx", "Staten Island", "Unknown")
 _BOROUGH_ZONE_COUNTS = {
     "Manhattan": 69,
     "Brooklyn": 61,
@@ -467,3 +467,27 @@ def _check_non_negative(**values: int) -> None:
     for name, value in values.items():
         if value < 0:
             raise ConfigError(f"{name} must be zero or more, got {value}")
+
+
+def with_outcomes(rides: Iterable[LabelledRide]) -> Iterator[RideEvent | RideCompleted]:
+    """Each ride, and later its ``ride_completed`` outcome, in event-time order.
+
+    An outcome is released once a ride at or after its end time has been yielded (the rest at the
+    end), so the merged sequence never goes back in time.
+    """
+    pending: list[tuple[datetime, int, RideCompleted]] = []
+    for number, labelled in enumerate(rides):
+        ride = labelled.event
+        while pending and pending[0][0] <= ride.occurred_at:
+            yield heapq.heappop(pending)[2]
+        yield ride
+        ended = ride.occurred_at + timedelta(minutes=labelled.duration_minutes)
+        outcome = RideCompleted(
+            event_id=ride.event_id,
+            occurred_at=ended,
+            duration_minutes=labelled.duration_minutes,
+            tip_amount=labelled.tip_amount,
+        )
+        heapq.heappush(pending, (ended, number, outcome))
+    while pending:
+        yield heapq.heappop(pending)[2]

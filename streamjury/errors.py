@@ -32,6 +32,11 @@ class DeliveryError(StreamError):
     """Records could not be durably written; the caller must not commit the inputs behind them."""
 
 
+class RewoundDeliveryError(DeliveryError):
+    """An atomic write failed, nothing of it is visible, and the consumer was rewound to the
+    batch: drop whatever was derived from it and poll again (its records come back)."""
+
+
 class PartialDeliveryError(DeliveryError):
     """Some records of a write are not durably written: ``unwritten`` indexes the caller's input.
 
@@ -39,13 +44,28 @@ class PartialDeliveryError(DeliveryError):
     the first unwritten one instead of the whole call.
     """
 
-    def __init__(self, message: str, unwritten: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        message: str,
+        unwritten: tuple[int, ...],
+        by_stream: dict[str, tuple[int, ...]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.unwritten = unwritten
+        self.by_stream = by_stream
+        """From a producer's flush, if it knows: stream -> indices of the records sent to that
+        stream since the last flush that were not written (a stream not named was written
+        whole). A retry re-sends exactly those; None means "re-send everything"."""
 
 
 class FencedError(StreamError):
     """Another instance took over this consumer's work; this one must stop without committing."""
+
+
+class WriterFencedError(FencedError):
+    """A live writer with this writer id took over: this process must exit (non-zero) rather
+    than keep its partitions; an orchestrator restarts it. A plain FencedError (a rebalance)
+    only means: drop what was derived from the batch and poll again."""
 
 
 class ModelError(StreamjuryError):

@@ -6,7 +6,9 @@ Validation is strict on purpose: a record that is not exactly right goes to the 
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import (
@@ -26,9 +28,12 @@ MAX_RECORD_BYTES = 64 * 1024
 """Larger events are refused before parsing: no legitimate event comes close."""
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 """The parse limit for our own outputs: decisions embed verdicts, dead letters embed originals."""
-MAX_DEAD_LETTER_ORIGINAL = 2 * 1024 * 1024
-"""Originals up to this size are kept whole; larger ones (never a valid event) are cut and flagged."""
+MAX_DEAD_LETTER_BYTES = 4 * 1024 * 1024 - 64 * 1024
+"""The default size of an encoded dead letter: under MAX_OUTPUT_BYTES, so it can be read back.
+Each backend's sink caps it lower (``BackendSettings.deadletter_limit``)."""
 
+SchemaVersion = Annotated[int, Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
+"""A strict int, not ``Literal[1]``: a Literal compares by equality, so JSON ``1.0`` passed it."""
 EventId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 LocationId = Annotated[int, Field(ge=1, le=265)]
 """NYC TLC taxi zones are 1..263; 264 and 265 are the TLC's 'unknown' and 'outside NYC' zones."""
@@ -74,7 +79,7 @@ class SourcePosition(WireModel):
 
 
 class EventBase(WireModel):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     event_id: EventId
     occurred_at: AwareDatetime
 
@@ -109,16 +114,15 @@ class UploadEvent(EventBase):
 
 
 Event = Annotated[RideEvent | UploadEvent, Field(discriminator="event_type")]
-EVENT_TYPES: dict[str, type[RideEvent] | type[UploadEvent]] = {
-    "ride": RideEvent,
-    "upload": UploadEvent,
-}
+
+
+_NO_ARM = {"arm"}
 
 
 class Verdict(WireModel):
     """One model's output for one event."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     event_id: EventId
     event_type: Literal["ride", "upload"]
     check: CheckName
@@ -133,11 +137,36 @@ class Verdict(WireModel):
     event_occurred_at: AwareDatetime
     produced_at: AwareDatetime
     source: SourcePosition
+    arm: Literal["live", "canary"] | None = None
+    """Which arm of a canary rollout scored the event; absent when no canary runs."""
+
+    def to_bytes(self) -> bytes:
+        """As ``WireModel.to_bytes``, leaving ``arm`` out when unset: readers from before the
+        field existed (which refuse unknown fields) keep reading verdicts of non-canary runs."""
+        if self.arm is None:
+            return self.__pydantic_serializer__.to_json(self, exclude=_NO_ARM)
+        return self.__pydantic_serializer__.to_json(self)
 
     @property
     def verdict_key(self) -> tuple[str, str]:
         """Identity for de-duplication: one verdict per check per event."""
         return (self.event_id, self.check)
+
+
+class RideCompleted(WireModel):
+    """Ground truth, published when a ride ends: what the duration and tip checks predicted.
+
+    Goes to the ``outcomes`` stream (never ``rides``), so no consumer mistakes it for a ride.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: EventId
+    """The ride's own event id: the key that joins it with that ride's verdicts."""
+    event_type: Literal["ride_completed"] = "ride_completed"
+    occurred_at: AwareDatetime
+    """When the ride ended (pickup plus duration): later in event time than the ride."""
+    duration_minutes: float = Field(ge=0)
+    tip_amount: float = Field(ge=0)
 
 
 Outcome = Literal["estimate", "approve", "review", "remove", "incomplete"]
@@ -152,7 +181,7 @@ class RideEstimate(WireModel):
 class Decision(WireModel):
     """The joined outcome for one event; a higher ``revision`` supersedes a lower one."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     event_id: EventId
     event_type: Literal["ride", "upload"]
     outcome: Outcome
@@ -166,14 +195,23 @@ class Decision(WireModel):
 
 
 class DeadLetter(WireModel):
-    """A record we could not process, kept whole so nothing is lost and it can be replayed."""
+    """A record we could not process, with why, where, and as much of the original as fits.
+
+    A dead letter must always fit its sink, or the record behind it could never be committed
+    and its partition would stall: ``of`` keeps the original whole when the encoded letter fits
+    ``max_bytes``, else its first part (``original_truncated``). ``original_sha256`` and
+    ``original_length`` always describe the whole original, so a cut one is still identified.
+    """
 
     model_config = ConfigDict(str_max_length=None)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     original_b64: str
     original_truncated: bool = False
-    """True only for originals over MAX_DEAD_LETTER_ORIGINAL bytes, which keep their first part."""
+    """True when only the first part of the original is kept (see ``original_length``)."""
+    original_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    original_length: int | None = Field(default=None, ge=0)
+    """Bytes in the whole original; None only in letters written before these fields existed."""
     reason: str = Field(max_length=2_000)
     stage: str = Field(max_length=128)
     """Which service refused it, e.g. ``consumer:duration``."""
@@ -188,17 +226,33 @@ class DeadLetter(WireModel):
 
     @classmethod
     def of(
-        cls, original: bytes, reason: str, stage: str, source: SourcePosition | None = None
+        cls,
+        original: bytes,
+        reason: str,
+        stage: str,
+        source: SourcePosition | None = None,
+        *,
+        max_bytes: int = MAX_DEAD_LETTER_BYTES,
     ) -> DeadLetter:
-        truncated = len(original) > MAX_DEAD_LETTER_ORIGINAL
-        kept = original[:MAX_DEAD_LETTER_ORIGINAL] if truncated else original
-        return cls(
-            original_b64=base64.b64encode(kept).decode("ascii"),
-            original_truncated=truncated,
+        """The dead letter of ``original``, at most ``max_bytes`` once encoded (``to_bytes``)."""
+        envelope = cls(
+            original_b64="",
+            original_truncated=False,  # "false" is the longer: the measure is an upper bound
+            original_sha256=hashlib.sha256(original).hexdigest(),
+            original_length=len(original),
             reason=reason[:2_000],
             stage=stage,
             source=source,
             failed_at=utc_now(),
+        )
+        room = max(max_bytes - len(envelope.to_bytes()), 0)
+        keep = room // 4 * 3  # base64 turns every 3 bytes into 4 ASCII characters
+        kept = original if len(original) <= keep else original[:keep]
+        return envelope.model_copy(
+            update={
+                "original_b64": base64.b64encode(kept).decode("ascii"),
+                "original_truncated": len(kept) < len(original),
+            }
         )
 
     @property
@@ -207,6 +261,49 @@ class DeadLetter(WireModel):
 
 
 _EVENT_ADAPTER: TypeAdapter[RideEvent | UploadEvent] = TypeAdapter(Event)
+
+
+@dataclass(frozen=True, slots=True)
+class EventTimeWindow:
+    """How far an event's ``occurred_at`` may lie from now, in the past and in the future.
+
+    An event from year 1 or 9999 is a bug upstream, not an event: it would skew latency figures
+    and anything that reasons in event time, so it is dead-lettered with the reason instead.
+    The default past bound is wide so replays of recorded streams (``tests/data``) still pass.
+    """
+
+    max_age_s: float = 10 * 365 * 86_400.0
+    max_lead_s: float = 86_400.0
+    _max_age: timedelta = field(init=False, repr=False, compare=False)
+    _max_lead: timedelta = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_age_s <= 0 or self.max_lead_s < 0:
+            raise ValueError(f"event time window must not be empty: {self}")
+        # Built once: ``refusal`` runs for every event read.
+        object.__setattr__(self, "_max_age", timedelta(seconds=self.max_age_s))
+        object.__setattr__(self, "_max_lead", timedelta(seconds=self.max_lead_s))
+
+    def refusal(self, occurred_at: datetime, now: datetime) -> str | None:
+        """Why ``occurred_at`` is outside the window around ``now``, else None."""
+        if now - self._max_age <= occurred_at <= now + self._max_lead:
+            return None
+        if occurred_at < now - self._max_age:
+            return (
+                f"occurred_at: {occurred_at.isoformat()} is more than {_span(self.max_age_s)} "
+                f"before now ({now.isoformat()})"
+            )
+        return (
+            f"occurred_at: {occurred_at.isoformat()} is more than {_span(self.max_lead_s)} "
+            f"after now ({now.isoformat()})"
+        )
+
+
+DEFAULT_EVENT_TIME_WINDOW: Final = EventTimeWindow()
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 86_400:g} days" if seconds >= 86_400 else f"{seconds:g}s"
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
@@ -226,19 +323,42 @@ def _check_size(raw: bytes, limit: int) -> None:
         raise InvalidEvent(f"record is {len(raw)} bytes, over the {limit} byte limit")
 
 
-def parse_event(raw: bytes) -> RideEvent | UploadEvent:
-    """Decode and validate one event, or raise InvalidEvent with a readable reason."""
+def parse_event(
+    raw: bytes,
+    *,
+    window: EventTimeWindow = DEFAULT_EVENT_TIME_WINDOW,
+    now: datetime | None = None,
+) -> RideEvent | UploadEvent:
+    """Decode and validate one event, or raise InvalidEvent with a readable reason.
+
+    ``now`` (default: the current time) anchors the event time ``window``.
+    """
     _check_size(raw, MAX_RECORD_BYTES)
     try:
-        return _EVENT_ADAPTER.validate_json(raw)
+        event = _EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from exc
+    _check_versioned(event)
+    refusal = window.refusal(event.occurred_at, utc_now() if now is None else now)
+    if refusal is not None:
+        raise InvalidEvent(refusal)
+    return event
 
 
 def parse_model(model: type[M], raw: bytes, *, max_bytes: int = MAX_OUTPUT_BYTES) -> M:
     """Decode and validate any wire model, or raise InvalidEvent with a readable reason."""
     _check_size(raw, max_bytes)
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except ValidationError as exc:
         raise InvalidEvent(describe_validation_error(exc)) from exc
+    _check_versioned(parsed)
+    return parsed
+
+
+def _check_versioned(parsed: WireModel) -> None:
+    """A record read from a stream must say its schema version; only code may use the default."""
+    if "schema_version" in type(parsed).__pydantic_fields__ and (
+        "schema_version" not in parsed.__pydantic_fields_set__
+    ):
+        raise InvalidEvent("schema_version: Field required")

@@ -19,12 +19,10 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
+from streamjury.cli.options import describe_settings_error
 from streamjury.errors import ConfigError
+from streamjury.masking import mask_settings
 from streamjury.ops.envvars import EnvVar, env_vars
-from streamjury.schemas import describe_validation_error
-
-MASK = "**********"
-"""How pydantic prints a SecretStr in JSON mode; used for every secret we print."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +43,7 @@ class ServiceSettings:
 SERVICES: dict[str, ServiceSettings] = {
     "consume": ServiceSettings("consumers.settings", "ConsumerSettings", needs_check=True),
     "decide": ServiceSettings("decision.settings", "DecisionSettings"),
+    "quality": ServiceSettings("decision.quality.settings", "QualitySettings"),
     "produce": ServiceSettings("producers.settings", "ProducerSettings"),
     "lambda": ServiceSettings("streamjury.cli.lambda_cli", "RunnerSettings", needs_check=True),
     "models": ServiceSettings("models.store", "ModelSettings"),
@@ -80,7 +79,7 @@ def show(service: str, check: str | None, output: str) -> None:
     """Print the effective settings of SERVICE (env vars over defaults); secrets are masked."""
     spec = SERVICES[service]
     settings = load(spec, check)
-    values = masked(settings)
+    values = mask_settings(settings)
     if output == "json":
         click.echo(json.dumps(values, indent=2, sort_keys=False))
         return
@@ -120,16 +119,9 @@ def load(spec: ServiceSettings, check: str | None) -> BaseSettings:
     try:
         return settings_type(**overrides)
     except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
-
-
-def masked(settings: BaseSettings) -> dict[str, Any]:
-    """The settings as JSON-ready values; SecretStr fields (wherever nested) become the mask."""
-    values: dict[str, Any] = settings.model_dump(mode="json")
-    for var in env_vars(type(settings)):
-        if var.secret:
-            _mask(values, var.path.split("."))
-    return values
+        raise ConfigError(
+            f"invalid settings: {describe_settings_error(exc, settings_type)}"
+        ) from exc
 
 
 def flatten(values: Mapping[str, Any], parent: str = "") -> Iterator[tuple[str, Any]]:
@@ -146,20 +138,10 @@ def source_of(path: str, variables: list[EnvVar], environ: Mapping[str, str]) ->
     """The env var that set ``path`` (first match wins, as in pydantic), else ``default``."""
     present = {name.upper() for name in environ}
     for var in variables:
-        if var.path == path and var.name in present:
+        # a dict-valued setting (``kafka.extra``) is shown one key per row, all from one var
+        if (var.path == path or path.startswith(f"{var.path}.")) and var.name in present:
             return f"env {var.name}"
     return "default"
-
-
-def _mask(values: dict[str, Any], path: list[str]) -> None:
-    head, *rest = path
-    if head not in values:
-        return
-    if rest:
-        if isinstance(values[head], dict):
-            _mask(values[head], rest)
-    elif values[head] is not None:
-        values[head] = MASK
 
 
 def _display(value: Any) -> str:

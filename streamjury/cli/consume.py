@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from streamjury.cli.options import backend_options, build_settings
+from streamjury.cli.options import backend_options, build_settings, canary_options
 from streamjury.ops.options import metrics_port_option
 
 
@@ -30,7 +30,7 @@ from streamjury.ops.options import metrics_port_option
 @click.option(
     "--group",
     default=None,
-    help="Consumer group.  [env var: STREAMJURY_CONSUMER_GROUP; default: streamjury-CHECK]",
+    help="Consumer group.  [env var: STREAMJURY_CONSUMER_GROUP; default: PREFIXstreamjury-CHECK]",
 )
 @click.option(
     "--from-beginning/--from-latest",
@@ -45,6 +45,35 @@ from streamjury.ops.options import metrics_port_option
     metavar="DIR|s3://BUCKET/PREFIX",
     help="Trained models.  [env var: STREAMJURY_MODELS; default: .streamjury/models]",
 )
+@click.option(
+    "--model-alias",
+    default=None,
+    metavar="ALIAS|VERSION",
+    help="Which model version to serve; an alias is followed as it moves.  "
+    "[env var: STREAMJURY_MODEL_ALIAS; default: production]",
+)
+@click.option(
+    "--model-poll-s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="How often the alias is re-read (0: only on SIGHUP).  "
+    "[env var: STREAMJURY_MODEL_POLL_S; default: 30]",
+)
+@click.option(
+    "--shadow",
+    default=None,
+    metavar="ALIAS|VERSION",
+    help="Also score every batch with this model; its verdicts go to verdicts-shadow and decide "
+    "nothing.  [env var: STREAMJURY_CONSUMER_SHADOW]",
+)
+@canary_options
+@click.option(
+    "--deadletter-max-bytes",
+    type=click.IntRange(min=4_096),
+    default=None,
+    help="Largest dead letter written; a bigger original is cut to fit (sha256 and length kept).  "
+    "[env var: STREAMJURY_DEADLETTER_MAX_BYTES; default: the backend's limit]",
+)
 @backend_options
 @metrics_port_option
 def consume(
@@ -54,12 +83,19 @@ def consume(
     group: str | None,
     from_beginning: bool | None,
     models: str | None,
+    model_alias: str | None,
+    model_poll_s: float | None,
+    shadow: str | None,
+    canary: str | None,
+    canary_percent: float | None,
+    deadletter_max_bytes: int | None,
     backend_flags: dict[str, Any],
     http_port: int | None,
 ) -> None:
     """Score CHECK's input stream in micro-batches, writing verdicts and dead letters.
 
-    Runs until SIGINT or SIGTERM, then finishes its batch, commits and exits 0.
+    Runs until SIGINT or SIGTERM, then finishes its batch, commits and exits 0. When the
+    model alias moves (or on SIGHUP) the new version is verified and swapped in between batches.
     """
     from consumers.app import serve
     from consumers.registry import get_check
@@ -76,6 +112,12 @@ def consume(
         group=group,
         start=start,
         models=models,
+        model_alias=model_alias,
+        model_poll_s=model_poll_s,
+        shadow=shadow,
+        canary=canary,
+        canary_percent=canary_percent,
+        deadletter_max_bytes=deadletter_max_bytes,
         http_port=http_port,
     )
     serve(settings)

@@ -15,6 +15,13 @@ from streamjury.ops.options import metrics_port_option
 
 
 @click.command()
+@click.option(
+    "--deadletter-max-bytes",
+    type=click.IntRange(min=4_096),
+    default=None,
+    help="Largest dead letter written; a bigger original is cut to fit (sha256 and length kept).  "
+    "[env var: STREAMJURY_DEADLETTER_MAX_BYTES; default: the backend's limit]",
+)
 @backend_options
 @click.option(
     "--policy",
@@ -44,7 +51,14 @@ from streamjury.ops.options import metrics_port_option
 @click.option(
     "--group",
     default=None,
-    help="Consumer group.  [env var: STREAMJURY_DECISION_GROUP; default: streamjury-decision]",
+    help="Consumer group.  [env var: STREAMJURY_DECISION_GROUP; default: PREFIXstreamjury-decision]",
+)
+@click.option(
+    "--instance",
+    type=click.IntRange(min=0),
+    default=None,
+    help="This instance's slot, stable across restarts (the writer id comes from it).  "
+    "[env var: STREAMJURY_DECISION_INSTANCE; default: 0]",
 )
 @click.option("--check", is_flag=True, help="Validate the policy, print it, and exit.")
 @metrics_port_option
@@ -55,7 +69,9 @@ def decide(
     batch_timeout_ms: int | None,
     retention_s: float | None,
     group: str | None,
+    instance: int | None,
     check: bool,
+    deadletter_max_bytes: int | None,
     http_port: int | None,
 ) -> None:
     """Join the verdicts of each event into one decision under a policy, until SIGTERM or Ctrl-C."""
@@ -71,6 +87,8 @@ def decide(
         batch_timeout_ms=batch_timeout_ms,
         retention_s=retention_s,
         group=group,
+        instance=instance,
+        deadletter_max_bytes=deadletter_max_bytes,
         http_port=http_port,
     )
     if check:

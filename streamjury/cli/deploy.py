@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from consumers.lambda_settings import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE
 from streamjury.cli.lambda_cli import (
     aws_options,
     build_kinesis_settings,
@@ -27,7 +28,13 @@ def deploy() -> None:
 @click.argument("check")
 @click.option("--stream", required=True, help="The input Kinesis stream: its name or ARN.")
 @click.option("--output-stream", required=True, help="The Kinesis stream verdicts go to.")
-@click.option("--role", "role_arn", required=True, metavar="ARN", help="The execution role.")
+@click.option(
+    "--role",
+    "role_arn",
+    default=None,
+    metavar="ARN",
+    help="The execution role.  [default: create FUNCTION-role with least-privilege permissions]",
+)
 @click.option("--function-name", default=None, help="[default: streamjury-CHECK]")
 @mapping_options
 @click.option(
@@ -64,6 +71,54 @@ def deploy() -> None:
 @click.option(
     "--layer", "layers", multiple=True, metavar="ARN", help="A layer for the zip (repeatable)."
 )
+@click.option(
+    "--service",
+    default=DEFAULT_SERVICE,
+    show_default=True,
+    help="POWERTOOLS_SERVICE_NAME: the service dimension of metrics and traces.",
+)
+@click.option(
+    "--metrics-namespace",
+    default=DEFAULT_METRICS_NAMESPACE,
+    show_default=True,
+    help="POWERTOOLS_METRICS_NAMESPACE: the CloudWatch namespace of the function's metrics.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="POWERTOOLS_LOG_LEVEL of the function.",
+)
+@click.option(
+    "--tracing/--no-tracing",
+    default=True,
+    show_default=True,
+    help="X-Ray active tracing, with decode/predict/write subsegments.",
+)
+@click.option(
+    "--iterator-age-alarm",
+    type=click.IntRange(1, 604_800),
+    default=300,
+    show_default=True,
+    metavar="SECONDS",
+    help="Alarm when the function is this far behind its stream for 5 minutes.",
+)
+@click.option(
+    "--dead-letter-alarm",
+    type=click.IntRange(0, 1_000_000),
+    default=10,
+    show_default=True,
+    metavar="COUNT",
+    help="Alarm when more records than this are dead-lettered in 5 minutes.",
+)
+@click.option(
+    "--alarm-action",
+    "alarm_actions",
+    multiple=True,
+    metavar="ARN",
+    help="SNS topic (or other action) notified when an alarm fires or clears (repeatable).",
+)
 @click.option("--timeout", type=click.IntRange(1, 900), default=60, show_default=True)
 @click.option("--memory", type=click.IntRange(128, 10_240), default=1024, show_default=True)
 @click.option(
@@ -80,7 +135,7 @@ def deploy_lambda_command(
     check: str,
     stream: str,
     output_stream: str,
-    role_arn: str,
+    role_arn: str | None,
     function_name: str | None,
     mapping_flags: dict[str, Any],
     on_failure: str | None,
@@ -89,6 +144,13 @@ def deploy_lambda_command(
     image_uri: str | None,
     use_zip: bool,
     layers: tuple[str, ...],
+    service: str,
+    metrics_namespace: str,
+    log_level: str,
+    tracing: bool,
+    iterator_age_alarm: int,
+    dead_letter_alarm: int,
+    alarm_actions: tuple[str, ...],
     timeout: int,
     memory: int,
     build_dir: Path | None,
@@ -96,9 +158,10 @@ def deploy_lambda_command(
 ) -> None:
     """Create or update CHECK's function and its Kinesis event source mapping."""
     from models.store import ModelSettings
+    from streamjury.deploy.alarms import AlarmThresholds
     from streamjury.deploy.lambda_deploy import DeployClients, DeployRequest, deploy_lambda
     from streamjury.settings import with_overrides
-    from streamjury.streams import aws_clients
+    from streamjury.streams.kinesis import clients as aws_clients
 
     if (image_uri is not None) == use_zip:
         raise click.UsageError("choose one of --image-uri URI (recommended) or --zip")
@@ -116,12 +179,23 @@ def deploy_lambda_command(
         layers=layers,
         timeout_s=timeout,
         memory_mb=memory,
+        service=service,
+        metrics_namespace=metrics_namespace,
+        log_level=log_level.upper(),
+        tracing=tracing,
+        alarms=AlarmThresholds(
+            iterator_age_ms=iterator_age_alarm * 1000,
+            dead_letters=dead_letter_alarm,
+            actions=alarm_actions,
+        ),
     )
     settings = build_kinesis_settings(aws_flags)
     endpoint = aws_flags.get("endpoint_url")
     clients = DeployClients(
         lambda_=aws_clients.client("lambda", settings, endpoint_url=endpoint),
         kinesis=aws_clients.client("kinesis", settings, endpoint_url=endpoint),
+        cloudwatch=aws_clients.client("cloudwatch", settings, endpoint_url=endpoint),
+        iam=aws_clients.client("iam", settings, endpoint_url=endpoint),
     )
     report = deploy_lambda(request, clients, build_dir=build_dir)
     for change in report.changes:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from consumers.lambda_settings import LambdaSettings
+from streamjury.cli.options import canary_options
 from streamjury.errors import ConfigError
 from streamjury.ops.options import metrics_port_option
 from streamjury.ops.settings import OpsSettings
@@ -202,6 +203,14 @@ def lambda_group() -> None:
     help="Model folder or s3:// URL.  [env var: STREAMJURY_MODELS; default: .streamjury/models]",
 )
 @click.option(
+    "--shadow",
+    default=None,
+    metavar="ALIAS|VERSION",
+    help="Also score every chunk with this model; its pairs go to STREAMJURY_SHADOW_STREAM "
+    "(default verdicts-shadow) and decide nothing.  [env var: STREAMJURY_CONSUMER_SHADOW]",
+)
+@canary_options
+@click.option(
     "--checkpoint-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -212,6 +221,16 @@ def lambda_group() -> None:
     "--function-name",
     default=None,
     help="The name the function goes by in events and logs.  [default: streamjury-CHECK]",
+)
+@click.option(
+    "--timeout",
+    "function_timeout",
+    type=click.IntRange(1, 900),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="The function timeout: the handler's deadline, and an invocation that overruns it "
+    "counts as a function error (retried, bisected).",
 )
 @click.option(
     "--dry-run",
@@ -237,27 +256,41 @@ def run(
     on_failure: str | None,
     mapping_flags: dict[str, Any],
     models: str | None,
+    shadow: str | None,
+    canary: str | None,
+    canary_percent: float | None,
     checkpoint_file: Path | None,
     function_name: str | None,
+    function_timeout: int,
     dry_run: bool,
     until_idle: bool,
     aws_flags: dict[str, Any],
     http_port: int | None,
 ) -> None:
     """Invoke CHECK's Lambda handler on the records of a Kinesis stream, until Ctrl-C."""
+    try:
+        import aws_lambda_powertools  # noqa: F401 - the handler's metrics, tracing and models
+    except ImportError as exc:
+        raise ConfigError(
+            "streamjury lambda run needs the lambda extra: pip install 'streamjury[lambda]'"
+        ) from exc
+    from rich.console import Console
+
     from consumers.check import CheckModel, CheckSpec
     from consumers.lambda_handler import Outputs, build_adapter
+    from consumers.lambda_logging import install_context_filter
     from consumers.lambda_sinks import open_sink, parse_target
+    from consumers.lambda_summary import LiveSummary
     from models.store import ModelStore
-    from streamjury.esm.checkpoints import Checkpoints, MemoryCheckpoints, SqliteCheckpoints
+    from streamjury.esm.checkpoints import Checkpoints, MemoryCheckpoints, StoreCheckpoints
     from streamjury.esm.destinations import FailureDestination, WriterDestination
     from streamjury.esm.runner import EventSourceMappingRunner, RunnerOptions
-    from streamjury.ops.health import ASSIGNMENT
     from streamjury.ops.service import service_ops
     from streamjury.ops.sinks import ObservedSink
     from streamjury.settings import with_overrides
     from streamjury.shutdown import GracefulShutdown
-    from streamjury.streams.aws_clients import kinesis_client
+    from streamjury.streams.kinesis.checkpoints.sqlite import SqliteCheckpointStore
+    from streamjury.streams.kinesis.clients import kinesis_client
 
     mapping = build_mapping_settings(mapping_flags)
     kinesis = build_kinesis_settings(aws_flags)
@@ -268,6 +301,9 @@ def run(
             output_stream=output_stream,
             deadletter_target=deadletter_target,
             models=models,
+            shadow=shadow,
+            canary=canary,
+            canary_percent=canary_percent,
             dry_run=dry_run or None,
             kinesis=kinesis,
             http_port=http_port,
@@ -282,13 +318,16 @@ def run(
             ops.model_loaded(model.name, model.version)
             return ops.metrics.timed(model)
 
-        adapter = build_adapter(settings, load_model)
+        install_context_filter()  # log lines inside an invocation carry its request id, shard...
+        summary = LiveSummary(title=f"{name} <- {stream}")
+        adapter = build_adapter(settings, load_model, observers=[summary])
         if adapter.outputs is not None:  # count what is published, as the consumer does
             adapter.outputs = Outputs(
                 verdicts=ObservedSink(adapter.outputs.verdicts, "verdicts", ops.metrics),
                 dead_letters=ObservedSink(
                     adapter.outputs.dead_letters, "dead_letters", ops.metrics
                 ),
+                shadow=adapter.outputs.shadow,  # pairs decide nothing: not counted as verdicts
             )
         handler = _printing(adapter.handle) if dry_run else _handle(adapter.handle)
         destination: FailureDestination | None = None
@@ -296,12 +335,13 @@ def run(
             target = parse_target(on_failure)
             destination = WriterDestination(open_sink(target, kinesis), str(target))
         checkpoints: Checkpoints = (
-            SqliteCheckpoints(checkpoint_file, mapping=f"{name}:{stream}")
+            StoreCheckpoints(SqliteCheckpointStore(checkpoint_file), mapping=name, stream=stream)
             if checkpoint_file is not None
             else MemoryCheckpoints()
         )
+        console = Console(stderr=True)
         try:
-            with GracefulShutdown() as shutdown:
+            with GracefulShutdown() as shutdown, summary.live(console):
                 runner = EventSourceMappingRunner(
                     handler,
                     kinesis_client(kinesis),
@@ -309,33 +349,45 @@ def run(
                     mapping,
                     destination=destination,
                     checkpoints=checkpoints,
-                    options=RunnerOptions(function_name=name),
+                    options=RunnerOptions(function_name=name, function_timeout_s=function_timeout),
                     sleep=shutdown.wait,
                     metrics=ops.metrics,
-                    on_assignment=lambda owned: ops.readiness.set(ASSIGNMENT, owned),
+                    on_assignment=lambda owned: _ready_and_redraw(
+                        ops.readiness.set, summary.refresh, owned
+                    ),
                 )
+                summary.footer = runner.stats.describe
                 stats = runner.run(shutdown, until_idle=until_idle)
         finally:
             checkpoints.close()
-    click.echo(
-        f"{stats.invocations} invocations, {stats.records} records settled, "
-        f"{stats.discarded} discarded",
-        err=True,
-    )
+    click.echo(stats.describe(), err=True)
 
 
-def _handle(handle: Callable[[Mapping[str, Any]], Any]) -> Callable[[dict[str, Any], Any], Any]:
+def _ready_and_redraw(
+    set_ready: Callable[[str, bool], None], redraw: Callable[[], None], owned: bool
+) -> None:
+    """Once a round: readiness (shards being read), and the live table redrawn."""
+    from streamjury.ops.health import ASSIGNMENT
+
+    set_ready(ASSIGNMENT, owned)
+    redraw()
+
+
+Handle = Callable[[Mapping[str, Any], Any], Any]
+
+
+def _handle(handle: Handle) -> Callable[[dict[str, Any], Any], Any]:
     def handler(event: dict[str, Any], context: Any) -> Any:
-        return handle(event)
+        return handle(event, context)
 
     return handler
 
 
-def _printing(handle: Callable[[Mapping[str, Any]], Any]) -> Callable[[dict[str, Any], Any], Any]:
+def _printing(handle: Handle) -> Callable[[dict[str, Any], Any], Any]:
     """A dry-run handler that prints the outputs it would have published, one JSON per line."""
 
     def handler(event: dict[str, Any], context: Any) -> Any:
-        response = handle(event)
+        response = handle(event, context)
         for kind in ("verdicts", "deadLetters"):
             for item in response.get(kind, []):
                 click.echo(json.dumps({kind[:-1]: item}, separators=(",", ":")))

@@ -1,6 +1,8 @@
 """The ``streamjury`` command: a root group whose subcommands load lazily from their own modules.
 
-Errors a user can fix print one line and exit 2; no traceback reaches the terminal.
+Errors a user can fix print one line and exit 2; no traceback reaches the terminal. Whatever is
+printed is redacted first (``streamjury.redaction``): an error quoting a setting never shows a
+secret in it.
 """
 
 from __future__ import annotations
@@ -8,11 +10,15 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import traceback
 
 import click
+from pydantic_settings import SettingsError
 
 from streamjury import __version__
 from streamjury.errors import ConfigError, StreamjuryError
+from streamjury.redaction import redact, remember_environ
+from streamjury.settings import describe_settings_error
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("streamjury.cli.models", "models"),
     "consume": ("streamjury.cli.consume", "consume"),
     "decide": ("streamjury.cli.decide", "decide"),
+    "quality": ("streamjury.cli.quality", "quality"),
     "demo": ("streamjury.cli.demo", "demo"),
     "dev": ("streamjury.cli.dev", "dev"),
     "lambda": ("streamjury.cli.lambda_cli", "lambda_group"),
@@ -83,31 +90,42 @@ def cli(ctx: click.Context, log_level: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps every error to a one-line message and an exit code."""
+    remember_environ()
     try:
         code = cli.main(args=argv, prog_name="streamjury", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("streamjury: aborted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a group run bare: its help, no "error"
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True)
+        sys.exit(2)
     except click.UsageError as exc:
         hint = (
             f" (see 'streamjury {exc.ctx.command_path.split(' ', 1)[1]} --help')"
             if (exc.ctx is not None and " " in exc.ctx.command_path)
             else ""
         )
-        click.echo(f"streamjury: error: {exc.format_message()}{hint}", err=True)
-        sys.exit(2)
+        fail(f"{exc.format_message()}{hint}", 2)
     except click.ClickException as exc:
-        click.echo(f"streamjury: error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+        fail(exc.format_message(), exc.exit_code)
     except ConfigError as exc:
-        click.echo(f"streamjury: error: {exc}", err=True)
-        sys.exit(2)
+        fail(str(exc), 2)
+    except SettingsError as exc:
+        fail(f"invalid settings: {describe_settings_error(exc)}", 2)
     except StreamjuryError as exc:
-        click.echo(f"streamjury: error: {exc}", err=True)
-        sys.exit(1)
+        fail(str(exc), 1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception:  # a bug: its traceback helps, but redacted like everything else
+        click.echo(redact(traceback.format_exc()), err=True, nl=False)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail(message: str, code: int) -> None:
+    """Print ``streamjury: error: MESSAGE`` (redacted) and exit with ``code``."""
+    click.echo(f"streamjury: error: {redact(message)}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

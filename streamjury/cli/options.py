@@ -78,6 +78,24 @@ def backend_options(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def canary_options(command: F) -> F:
+    """``--canary`` and ``--canary-percent``, the same for a consumer and a Lambda run."""
+    command = click.option(
+        "--canary-percent",
+        type=click.FloatRange(min=0, max=100),
+        default=None,
+        help="The canary's share of events.  "
+        "[env var: STREAMJURY_CONSUMER_CANARY_PERCENT; default: 5]",
+    )(command)
+    return click.option(
+        "--canary",
+        default=None,
+        metavar="ALIAS|VERSION",
+        help="Give this model the live verdict of a share of events (by event id hash).  "
+        "[env var: STREAMJURY_CONSUMER_CANARY]",
+    )(command)
+
+
 def build_settings(settings_type: type[S], backend_flags: dict[str, Any], **service: Any) -> S:
     """Settings from env vars, overridden by the backend flags and the service's own flags."""
     overrides: dict[str, Any] = {
@@ -103,18 +121,40 @@ def build_settings(settings_type: type[S], backend_flags: dict[str, Any], **serv
 
 
 def describe_settings_error(exc: ValidationError, settings_type: type[BaseSettings]) -> str:
-    """Like ``describe_validation_error``, naming each field with the env var that sets it."""
+    """Like ``describe_validation_error``, naming each field with the env var that sets it.
+
+    Never quotes the value (it may be a password). An error raised by a nested model (the
+    Kafka settings, read from ``STREAMJURY_KAFKA_*``) names that model's variable.
+    """
+    settings_type = _raising_model(exc, settings_type)
     prefix = str(settings_type.model_config.get("env_prefix", ""))
     problems = []
     for error in exc.errors(include_url=False)[:5]:
         name = str(error["loc"][0]) if error["loc"] else "settings"
+        inner = ".".join(str(part) for part in error["loc"][1:])
         field = settings_type.model_fields.get(name)
         if field is not None:
             alias = field.validation_alias
             env_var = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
             name = f"{name} ({env_var} or its flag)"
-        problems.append(f"{name}: {error['msg']}")
+        where = f"{name}, key {inner!r}" if inner else name
+        problems.append(f"{where}: {error['msg']}")
     return "; ".join(problems)
+
+
+def _raising_model(exc: ValidationError, settings_type: type[BaseSettings]) -> type[BaseSettings]:
+    """The settings model (``settings_type`` or one nested in it) whose validation failed."""
+    if exc.title == settings_type.__name__:
+        return settings_type
+    for field in settings_type.model_fields.values():
+        nested = field.annotation
+        if (
+            isinstance(nested, type)
+            and issubclass(nested, BaseSettings)
+            and nested.__name__ == exc.title
+        ):
+            return nested
+    return settings_type
 
 
 STREAM_NAME = click.Choice(list(ALL_STREAMS))

@@ -41,7 +41,7 @@ from streamjury.errors import ConfigError
 from streamjury.settings import BackendSettings
 from streamjury.streams.base import OutRecord
 from streamjury.streams.factory import open_backend
-from streamjury.streams.names import EVENT_STREAMS, RIDES, UPLOADS, StreamNames
+from streamjury.streams.names import EVENT_STREAMS, OUTCOMES, RIDES, UPLOADS, StreamNames
 
 if TYPE_CHECKING:
     from producers.synthetic import LabelledRide, LabelledUpload
@@ -99,6 +99,12 @@ PROGRESS_LOG_INTERVAL_S = 5.0
     default=None,
     help="Where --skip-invalid writes invalid lines.  [default: FILE.rejects.jsonl]",
 )
+@click.option(
+    "--with-outcomes",
+    is_flag=True,
+    help="With rides: also publish each ride's ride_completed (actual duration and tip) to the "
+    "outcomes stream, at the ride's end in event time.",
+)
 @backend_options
 def produce(
     kind: str | None,
@@ -109,6 +115,7 @@ def produce(
     batch_size: int | None,
     skip_invalid: bool,
     rejects_path: Path | None,
+    with_outcomes: bool,
     backend_flags: dict[str, Any],
 ) -> None:
     """Publish seeded synthetic rides or uploads, or the events of a JSON Lines --file.
@@ -122,6 +129,8 @@ def produce(
         raise click.UsageError("--skip-invalid and --rejects only apply to --file")
     if events_file is not None and seed is not None:
         raise click.UsageError("--seed only applies to synthetic events, not to --file")
+    if with_outcomes and kind != RIDES:
+        raise click.UsageError("--with-outcomes only applies to rides")
     if rejects_path is not None and not skip_invalid:
         raise click.UsageError("--rejects needs --skip-invalid")
     clock = SystemClock()
@@ -131,14 +140,18 @@ def produce(
     if events_file is None:
         assert kind is not None
         total = settings.count
-        items = synthetic_events(kind, settings.seed, total, clock, settings.streams)
+        items = synthetic_events(
+            kind, settings.seed, total, clock, StreamNames(settings.stream_prefix), with_outcomes
+        )
         label = f"{kind} (seed {settings.seed})"
     else:
         # Only the --count flag limits a file: a STREAMJURY_PRODUCE_COUNT meant for synthetic runs won't.
-        items, total = file_events(events_file, count, skip_invalid, rejects_path, settings.streams)
+        items, total = file_events(
+            events_file, count, skip_invalid, rejects_path, StreamNames(settings.stream_prefix)
+        )
         label = events_file.name
     stats = publish(settings, clock, items, steady_pacing(settings), total=total, label=label)
-    click.echo(summary(stats, settings.streams), err=True)
+    click.echo(summary(stats, StreamNames(settings.stream_prefix)), err=True)
 
 
 def steady_pacing(settings: ProducerSettings) -> Pacing:
@@ -148,10 +161,24 @@ def steady_pacing(settings: ProducerSettings) -> Pacing:
 
 
 def synthetic_events(
-    kind: str, seed: int, count: int, clock: Clock, names: StreamNames
+    kind: str,
+    seed: int,
+    count: int,
+    clock: Clock,
+    names: StreamNames,
+    with_outcomes: bool = False,
 ) -> Iterator[Outgoing]:
-    """``count`` generated events of ``kind``, starting now, drawn lazily."""
+    """``count`` generated events of ``kind``, starting now, drawn lazily (and with
+    ``with_outcomes``, each ride's outcome to ``outcomes`` once its end time comes)."""
     from producers.synthetic import iter_rides, iter_uploads  # numpy: only when generating
+
+    if with_outcomes:
+        from producers.synthetic import with_outcomes as merged
+
+        for item in merged(itertools.islice(iter_rides(seed, clock.now()), count)):
+            target = names.outcomes if item.event_type == "ride_completed" else names.rides
+            yield Outgoing(target, OutRecord(item.event_id, item.to_bytes()), item.occurred_at)
+        return
 
     generated: Iterator[LabelledRide | LabelledUpload] = (
         iter_rides(seed, clock.now()) if kind == RIDES else iter_uploads(seed, clock.now())
@@ -206,7 +233,10 @@ def publish(
     """Send ``items`` to the configured backend in batches, showing progress; close everything."""
     with ExitStack() as stack:
         backend = stack.enter_context(closing(open_backend(settings)))
-        backend.ensure_streams(settings.streams.physical(name) for name in EVENT_STREAMS)
+        backend.ensure_streams(
+            StreamNames(settings.stream_prefix).physical(name)
+            for name in (*EVENT_STREAMS, OUTCOMES)
+        )
         producer = stack.enter_context(closing(backend.producer()))
         on_batch = stack.enter_context(progress_display(total, label))
         publisher = Publisher(producer, clock, batch_size=settings.batch_size, on_batch=on_batch)
@@ -266,6 +296,7 @@ class _ProgressLog:
 def summary(stats: PublishStats, names: StreamNames) -> str:
     """``sent N events (rides=…, uploads=…) in X s, Y events/s``."""
     per_stream = {names.logical(stream): sent for stream, sent in stats.per_stream.items()}
-    counts = ", ".join(f"{name}={per_stream.get(name, 0):,}" for name in EVENT_STREAMS)
+    shown = (*EVENT_STREAMS, OUTCOMES) if OUTCOMES in per_stream else EVENT_STREAMS
+    counts = ", ".join(f"{name}={per_stream.get(name, 0):,}" for name in shown)
     speed = f"{stats.events_per_second:,.0f}" if stats.seconds > 0 else "-"
     return f"sent {stats.sent:,} events ({counts}) in {stats.seconds:.2f} s, {speed} events/s"

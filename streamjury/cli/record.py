@@ -24,6 +24,7 @@ from streamjury.clock import Clock, SystemClock
 from streamjury.errors import ConfigError
 from streamjury.settings import BackendSettings
 from streamjury.streams.factory import open_backend
+from streamjury.streams.names import StreamNames
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def record(stream: str, from_: str, to: str, output: Path, backend_flags: dict[s
     start = _bound(from_, "--from", clock)
     stop = _bound(to, "--to", clock)
     settings = build_settings(BackendSettings, backend_flags)
-    physical = settings.streams.physical(stream)
+    physical = StreamNames(settings.stream_prefix).physical(stream)
     with ExitStack() as stack:
         backend = stack.enter_context(closing(open_backend(settings)))
         records = record_stream(backend, physical, stream, start, stop)
@@ -143,10 +144,12 @@ def replay(
         raise click.UsageError("--rejects needs --skip-invalid")
     clock = SystemClock()
     settings = build_settings(ProducerSettings, backend_flags, batch_size=batch_size)
-    items, total = file_events(events_file, None, skip_invalid, rejects_path, settings.streams)
+    items, total = file_events(
+        events_file, None, skip_invalid, rejects_path, StreamNames(settings.stream_prefix)
+    )
     label = f"{events_file.name} at {'max speed' if speed is None else f'{speed:g}x'}"
     stats = publish(settings, clock, items, EventTimePacing(speed), total=total, label=label)
-    click.echo(summary(stats, settings.streams), err=True)
+    click.echo(summary(stats, StreamNames(settings.stream_prefix)), err=True)
 
 
 def _bound(text: str, option: str, clock: Clock) -> Bound:

@@ -14,7 +14,12 @@ import click
 from streamjury.cli.options import backend_options, build_settings
 from streamjury.settings import BackendSettings
 from streamjury.streams.factory import open_backend
-from streamjury.streams.names import COMPACTED_STREAMS, PIPELINE_STREAMS
+from streamjury.streams.names import (
+    COMPACTED_STREAMS,
+    MODEL_LIFECYCLE_STREAMS,
+    PIPELINE_STREAMS,
+    StreamNames,
+)
 
 
 @click.group()
@@ -25,13 +30,14 @@ def streams() -> None:
 @streams.command()
 @backend_options
 def create(backend_flags: dict[str, Any]) -> None:
-    """Create every pipeline stream (and the decision changelog, compacted) if missing."""
+    """Create every stream (pipeline, shadow verdicts, decision changelog compacted) if missing."""
     settings = build_settings(BackendSettings, backend_flags)
-    names = settings.streams
+    names = StreamNames(settings.stream_prefix)
     with closing(open_backend(settings)) as backend:
-        backend.ensure_streams([names.physical(name) for name in PIPELINE_STREAMS])
+        plain = (*PIPELINE_STREAMS, *MODEL_LIFECYCLE_STREAMS)
+        backend.ensure_streams([names.physical(name) for name in plain])
         backend.ensure_streams([names.physical(name) for name in COMPACTED_STREAMS], compacted=True)
-        for name in (*PIPELINE_STREAMS, *COMPACTED_STREAMS):
+        for name in (*plain, *COMPACTED_STREAMS):
             physical = names.physical(name)
             click.echo(f"{physical}\t{len(backend.partitions(physical))} partitions")
 

@@ -24,6 +24,7 @@ from streamjury.cli.options import STREAM_NAME, backend_options, build_settings
 from streamjury.settings import BackendSettings
 from streamjury.streams.base import Backend, Record, StartFrom
 from streamjury.streams.factory import open_backend
+from streamjury.streams.names import StreamNames
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def tail(
 ) -> None:
     """Print the records of STREAM as they arrive (Ctrl-C stops). Never commits anything."""
     settings = build_settings(BackendSettings, backend_flags)
-    physical = settings.streams.physical(stream)
+    physical = StreamNames(settings.stream_prefix).physical(stream)
     show_pretty = sys.stdout.isatty() if pretty is None else pretty
     sink: Sink = PrettySink(Console(highlight=False)) if show_pretty else RawSink(sys.stdout.buffer)
     with ExitStack() as stack:

@@ -96,7 +96,8 @@ class Driver:
             if now - started > timeout_s:
                 return False
             if now >= report_at:
-                self.say(f"waiting: {len(self.watch.decided):,} of {len(events):,} events decided")
+                done = len(self.watch.decided.intersection(events))  # earlier phases aside
+                self.say(f"waiting: {done:,} of {len(events):,} events decided")
                 report_at = now + PROGRESS_EVERY_S
             self.watch.poll(POLL_S)
         self.say(

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 DEFAULT_STOP_GRACE_S = 20.0
 KILL_WAIT_S = 5.0
 """How long to wait for a SIGKILLed process to be reaped (it cannot refuse)."""
-WAIT_STEP_S = 0.02
 LOG_TAIL_LINES = 15
 
 

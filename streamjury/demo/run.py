@@ -83,7 +83,7 @@ def run_demo(
     _prepare(plan)
     say(f"run directory: {plan.run_dir} ({settings.backend} backend)")
     models = _train_if_missing(settings.models, clock, say)
-    names = settings.streams
+    names = StreamNames(settings.stream_prefix)
     events = demo_events(settings.seed, settings.count, settings.bad, clock.now())
     dead_letters = expected_dead_letters(events.malformed, checks_by_stream())
     with ExitStack() as stack:

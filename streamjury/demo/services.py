@@ -83,4 +83,8 @@ def backend_args(settings: BackendSettings) -> list[str]:
         if settings.kinesis.endpoint_url:
             args += ["--kinesis-endpoint", settings.kinesis.endpoint_url]
         args.append("--localstack" if settings.kinesis.localstack else "--no-localstack")
+        if not settings.kinesis.checkpoint_table:
+            # The leases and checkpoints then live in a SQLite file there, which every
+            # service of the pipeline must share with the process that started them.
+            args += ["--local-dir", str(Path(settings.local_dir).resolve())]
     return args

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consumers.check import CheckSpec
-from models.manifest import MANIFEST_FILE
 from models.store import ModelStore
 from streamjury.errors import ConfigError
 
@@ -89,10 +88,10 @@ def build_zip(
     names: tuple[str, ...] = ()
     if models is not None:
         names = models_used(spec, models)
-        for name in names:
-            for path in sorted((models / name).iterdir()):
-                if path.is_file() and (path.name == MANIFEST_FILE or path.suffix == ".joblib"):
-                    entries.append((f"{BAKED_MODELS}/{name}/{path.name}", path))
+        store = ModelStore(models)
+        for name in names:  # the production version, baked in the single-version layout
+            for path in store.files(name):
+                entries.append((f"{BAKED_MODELS}/{name}/{path.name}", path))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{spec.name}.zip"
     unzipped = _write_zip(target, sorted(entries))

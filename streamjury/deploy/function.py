@@ -7,6 +7,7 @@ repeated deploy makes no update call at all.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RUNTIME = "python3.11"
+ROLE_PROPAGATION_ATTEMPTS = 10
+ROLE_PROPAGATION_DELAY_S = 3.0
 WAIT = {"Delay": 2, "MaxAttempts": 150}
 """Lambda takes seconds to minutes to settle a create or update; wait up to five minutes."""
 
@@ -51,6 +54,8 @@ class FunctionSpec:
     layers: tuple[str, ...] = ()
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
+    tracing: bool = True
+    """X-Ray active tracing (``TracingConfig.Mode``: Active, else PassThrough)."""
 
     @property
     def package_type(self) -> str:
@@ -64,6 +69,7 @@ class FunctionSpec:
             "MemorySize": self.memory_mb,
             "Description": self.description,
             "Environment": {"Variables": dict(self.environment)},
+            "TracingConfig": {"Mode": "Active" if self.tracing else "PassThrough"},
         }
         if isinstance(self.code, ZipCode):
             config.update(Handler=self.handler, Runtime=RUNTIME, Layers=list(self.layers))
@@ -122,7 +128,15 @@ def _create(client: LambdaClient, spec: FunctionSpec) -> None:
         "Tags": dict(spec.tags),
         **spec.configuration(),
     }
-    aws_call(f"create function {spec.name}", lambda: client.create_function(**params))
+    for attempt in range(ROLE_PROPAGATION_ATTEMPTS):
+        try:
+            aws_call(f"create function {spec.name}", lambda: client.create_function(**params))
+            break
+        except ConfigError as exc:  # a role created moments ago is not assumable everywhere yet
+            if "cannot be assumed" not in str(exc) or attempt == ROLE_PROPAGATION_ATTEMPTS - 1:
+                raise
+            log.info("the role of %s is not assumable yet; trying again", spec.name)
+            time.sleep(ROLE_PROPAGATION_DELAY_S)
     log.info("created function %s (%s)", spec.name, spec.package_type)
     _wait(client, "function_active_v2", spec.name)
 
@@ -155,6 +169,7 @@ def _config_changes(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> di
         "MemorySize": current.get("MemorySize"),
         "Description": current.get("Description", ""),
         "Environment": {"Variables": current.get("Environment", {}).get("Variables", {})},
+        "TracingConfig": {"Mode": (current.get("TracingConfig") or {}).get("Mode", "PassThrough")},
         "Handler": current.get("Handler"),
         "Runtime": current.get("Runtime"),
         "Layers": [layer["Arn"] for layer in current.get("Layers", [])],

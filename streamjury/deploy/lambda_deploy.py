@@ -14,17 +14,24 @@ from typing import TYPE_CHECKING
 
 from consumers.lambda_settings import (
     DEFAULT_DEADLETTER_TARGET,
+    DEFAULT_METRICS_NAMESPACE,
     DEFAULT_OUTPUT_STREAM,
+    DEFAULT_SERVICE,
     ENV_CHECK,
     ENV_DEADLETTER_TARGET,
+    ENV_LOG_LEVEL,
+    ENV_METRICS_NAMESPACE,
     ENV_MODEL_CACHE,
     ENV_MODELS,
     ENV_OUTPUT_STREAM,
+    ENV_SERVICE,
+    ENV_TRACING,
     LAMBDA_MODEL_CACHE,
 )
 from consumers.lambda_sinks import parse_target
 from consumers.registry import get_check
 from models.store import DEFAULT_MODELS, S3_SCHEME
+from streamjury.deploy.alarms import AlarmThresholds, alarm_requests, ensure_alarms
 from streamjury.deploy.artifact import (
     BAKED_MODELS_PATH,
     HANDLER,
@@ -36,10 +43,13 @@ from streamjury.deploy.aws import aws_call
 from streamjury.deploy.changes import Change
 from streamjury.deploy.function import FunctionSpec, ImageCode, ZipCode, ensure_function
 from streamjury.deploy.mapping import ensure_mapping
+from streamjury.deploy.role import RoleNeeds, ensure_role, policy_document
 from streamjury.errors import ConfigError
 from streamjury.esm.config import MappingSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_lambda import LambdaClient
 
@@ -56,7 +66,8 @@ class DeployRequest:
     check: str
     stream: str
     """The input stream's name or ARN."""
-    role_arn: str
+    role_arn: str | None = None
+    """None: create (or update) ``<function>-role`` with exactly the permissions it needs."""
     output_stream: str = DEFAULT_OUTPUT_STREAM
     function_name: str | None = None
     mapping: MappingSettings = field(default_factory=MappingSettings)
@@ -69,16 +80,27 @@ class DeployRequest:
     layers: tuple[str, ...] = ()
     timeout_s: int = 60
     memory_mb: int = 1024
+    service: str = DEFAULT_SERVICE
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    log_level: str = "INFO"
+    tracing: bool = True
+    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
 
     @property
     def name(self) -> str:
         return self.function_name or f"streamjury-{self.check}"
+
+    @property
+    def role_name(self) -> str:
+        return f"{self.name}-role"[:64]
 
 
 @dataclass(frozen=True)
 class DeployClients:
     lambda_: LambdaClient
     kinesis: KinesisClient
+    cloudwatch: CloudWatchClient
+    iam: IAMClient
 
 
 @dataclass(frozen=True)
@@ -94,29 +116,64 @@ class DeployReport:
 
 
 def function_environment(
-    check: str, output_stream: str, deadletter_target: str, models: str
+    check: str,
+    output_stream: str,
+    deadletter_target: str,
+    models: str,
+    *,
+    service: str = DEFAULT_SERVICE,
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
+    log_level: str = "INFO",
+    tracing: bool = True,
 ) -> dict[str, str]:
     """The function's environment variables. A local models folder is baked into the package
-    at a fixed path; an s3:// location is read (and sha256-checked) at cold start."""
+    at a fixed path; an s3:// location is read (and sha256-checked) at cold start. Powertools'
+    own names set the service, the metrics namespace and the log level."""
     return {
         ENV_CHECK: check,
         ENV_OUTPUT_STREAM: output_stream,
         ENV_DEADLETTER_TARGET: deadletter_target,
         ENV_MODELS: models if models.startswith(S3_SCHEME) else BAKED_MODELS_PATH,
         ENV_MODEL_CACHE: str(LAMBDA_MODEL_CACHE),
+        ENV_TRACING: "true" if tracing else "false",
+        ENV_SERVICE: service,
+        ENV_METRICS_NAMESPACE: metrics_namespace,
+        ENV_LOG_LEVEL: log_level,
     }
 
 
 def deploy_lambda(
     request: DeployRequest, clients: DeployClients, build_dir: Path | None = None
 ) -> DeployReport:
-    """Create or update the function, then its event source mapping; idempotent."""
+    """Create or update the role (unless given), the function, its event source mapping and
+    its alarms; idempotent."""
     spec = get_check(request.check)
     parse_target(request.deadletter_target)
     _check_on_failure(request.on_failure_arn)
     stream_arn = resolve_stream_arn(clients.kinesis, request.stream)
+    changes: list[Change] = []
+    role_arn = request.role_arn
+    if role_arn is None:
+        needs = RoleNeeds(
+            function_name=request.name,
+            stream_arn=stream_arn,
+            output_stream=request.output_stream,
+            deadletter_target=request.deadletter_target,
+            on_failure_arn=request.on_failure_arn,
+            models=request.models,
+            tracing=request.tracing,
+        )
+        role_arn, role_change = ensure_role(clients.iam, request.role_name, policy_document(needs))
+        changes.append(role_change)
     environment = function_environment(
-        spec.name, request.output_stream, request.deadletter_target, request.models
+        spec.name,
+        request.output_stream,
+        request.deadletter_target,
+        request.models,
+        service=request.service,
+        metrics_namespace=request.metrics_namespace,
+        log_level=request.log_level,
+        tracing=request.tracing,
     )
     package: ZipPackage | None = None
     if request.image_uri is not None:
@@ -133,7 +190,7 @@ def deploy_lambda(
         code = ZipCode(package.content, package.code_sha256)
     function = FunctionSpec(
         name=request.name,
-        role_arn=request.role_arn,
+        role_arn=role_arn,
         code=code,
         environment=environment,
         handler=HANDLER,
@@ -142,13 +199,18 @@ def deploy_lambda(
         layers=request.layers,
         description=f"streamjury {spec.name} check: {spec.description}"[:256],
         tags={"app": "streamjury", "check": spec.name},
+        tracing=request.tracing,
     )
-    changes = [
-        ensure_function(clients.lambda_, function),
+    changes.append(ensure_function(clients.lambda_, function))
+    changes.append(
         ensure_mapping(
             clients.lambda_, request.name, stream_arn, request.mapping, request.on_failure_arn
-        ),
-    ]
+        )
+    )
+    alarms = alarm_requests(
+        request.name, spec.name, request.service, request.metrics_namespace, request.alarms
+    )
+    changes.extend(ensure_alarms(clients.cloudwatch, alarms))
     for change in changes:
         log.info("%s", change)
     return DeployReport(request.name, stream_arn, tuple(changes), package)

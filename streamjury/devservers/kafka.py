@@ -5,7 +5,6 @@ Used by the integration tests and `scripts/kafka-local` so nothing needs Docker 
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import base64
 import contextlib
@@ -16,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,11 +28,14 @@ from streamjury.devservers.errors import DevServerError
 
 log = logging.getLogger(__name__)
 
-#: Newest Kafka 4.x whose artifacts all resolve from Maven Central (4.4.0 is listed in the
-#: metadata but its kafka-tools-api jar is missing there). Keep in sync with kafka-pom.xml.
-KAFKA_VERSION = "4.3.1"
+#: The one place that names the Kafka version: the newest release whose artifacts all resolve
+#: from Maven Central. install() passes it to Maven; docker-compose.yml's image tag, the pom's
+#: default and the docs are checked against it (tests/unit/devservers/test_kafka_version.py).
+KAFKA_VERSION = "4.4.0"
 
 POM_PATH = Path(__file__).with_name("kafka-pom.xml")
+FORMAT_TIMEOUT_S = 300.0
+"""Formatting storage is a short JVM run, but a loaded machine can make it take minutes."""
 CACHE_ENV = "STREAMJURY_KAFKA_CACHE"
 _MARKER = ".installed"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -288,12 +289,22 @@ class LocalKafkaBroker:
         jvm_options: Sequence[str] = DEFAULT_JVM_OPTIONS,
         properties: Mapping[str, str] | None = None,
         startup_timeout: float = 90.0,
+        node_id: int = 1,
+        quorum: Mapping[int, int] | None = None,
+        cluster_id: str | None = None,
     ) -> None:
         """Configure only; nothing is downloaded or started until start().
 
         work_dir holds server.properties, log4j2.xml, broker.log and data/; when omitted a
         temporary dir is used and deleted by close() (stop() keeps it for restart()).
+        ``quorum`` (node id -> controller port, this node's included) and ``cluster_id`` make
+        the node one of a cluster (see LocalKafkaCluster); alone, it is its own quorum.
         """
+        self.node_id = node_id
+        self._quorum = dict(quorum) if quorum is not None else None
+        self._cluster_id = cluster_id
+        if self._quorum is not None:
+            controller_port = self._quorum[node_id]
         self._owns_work_dir = work_dir is None
         self._work_dir = Path(work_dir) if work_dir is not None else None
         self._cache_dir = cache_dir
@@ -359,10 +370,12 @@ class LocalKafkaBroker:
     # -- config --------------------------------------------------------------------------
 
     def _server_properties(self) -> dict[str, str]:
+        quorum = self._quorum or {self.node_id: self.controller_port}
+        voters = ",".join(f"{node}@127.0.0.1:{port}" for node, port in sorted(quorum.items()))
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": voters,
             "listeners": (
                 f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
@@ -408,10 +421,12 @@ class LocalKafkaBroker:
             "--config",
             str(config),
             "--cluster-id",
-            _random_cluster_id(),
+            self._cluster_id or _random_cluster_id(),
             "--ignore-formatted",
         )
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
+        )
         if proc.returncode != 0:
             raise DevServerError(
                 f"kafka StorageTool format failed (exit {proc.returncode}):\n"
@@ -588,6 +603,16 @@ class LocalKafkaBroker:
             self._log_fh.close()
             self._log_fh = None
 
+    def kill(self) -> None:
+        """SIGKILL the JVM, as when its machine dies (no clean shutdown); start() brings the
+        node back on the same ports with whatever its data dir holds."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=10.0)
+        self.stop(timeout=0.0)
+
     def restart(self, stop_timeout: float = 30.0) -> Self:
         """Stop and start again on the same ports with the same data (broker-bounce tests)."""
         self.stop(timeout=stop_timeout)
@@ -653,6 +678,136 @@ class LocalKafkaBroker:
         return f"LocalKafkaBroker({self.version}, {where}, pid={self.pid})"
 
 
+CLUSTER_PROPERTIES: dict[str, str] = {
+    "offsets.topic.replication.factor": "3",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "share.coordinator.state.topic.replication.factor": "3",
+    "share.coordinator.state.topic.min.isr": "2",
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+}
+"""What a three-node cluster changes: every topic on three nodes, a write needs two of them."""
+
+
+class LocalKafkaCluster:
+    """N KRaft nodes (each broker and controller) on 127.0.0.1, as production runs Kafka.
+
+    With three nodes, every topic (internal ones too) has replication factor 3 and
+    ``min.insync.replicas`` 2, so any one node can die without losing an acknowledged write
+    or stopping the cluster. Each node keeps its ports and data across stop()/start().
+    """
+
+    def __init__(
+        self,
+        nodes: int = 3,
+        *,
+        cache_dir: Path | None = None,
+        version: str = KAFKA_VERSION,
+        startup_timeout: float = 300.0,
+    ) -> None:
+        if nodes < 1:
+            raise DevServerError(f"a cluster needs at least one node, not {nodes}")
+        ports = _distinct_free_ports(2 * nodes)
+        quorum = {node: ports[nodes + node - 1] for node in range(1, nodes + 1)}
+        cluster_id = _random_cluster_id()
+        properties = CLUSTER_PROPERTIES if nodes >= 3 else {}
+        self.brokers = [
+            LocalKafkaBroker(
+                cache_dir=cache_dir,
+                version=version,
+                port=ports[node - 1],
+                node_id=node,
+                quorum=quorum,
+                cluster_id=cluster_id,
+                properties=properties,
+                startup_timeout=startup_timeout,
+            )
+            for node in quorum
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(broker.bootstrap_servers for broker in self.brokers)
+
+    def node(self, node_id: int) -> LocalKafkaBroker:
+        """The node with this id (Kafka's broker id, as metadata names partition leaders)."""
+        for broker in self.brokers:
+            if broker.node_id == node_id:
+                return broker
+        raise DevServerError(f"no node {node_id} in this cluster")
+
+    def start(self) -> Self:
+        """Start every node at once (none is ready before a quorum of controllers is up)."""
+        libs = install(self.brokers[0]._cache_dir, version=self.brokers[0].version)
+        for broker in self.brokers:  # one JVM at a time: formatting is quick, alone
+            broker._format_storage(libs, broker._write_config())
+        errors: list[BaseException] = []
+
+        def start(broker: LocalKafkaBroker) -> None:
+            try:
+                broker.start()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(b,), daemon=True) for b in self.brokers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            self.close()
+            raise errors[0]
+        return self
+
+    def close(self, stop_timeout: float = 15.0) -> None:
+        """Stop every node at once: stopped one by one, the last ones would wait for a
+        controller quorum that is gone."""
+        threads = [
+            threading.Thread(target=broker.close, args=(stop_timeout,), daemon=True)
+            for broker in self.brokers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LocalKafkaCluster({len(self.brokers)} nodes, {self.bootstrap_servers})"
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = _free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def start_kafka_cluster(nodes: int, *, startup_timeout: float = 300.0) -> LocalKafkaCluster:
+    """A running cluster of ``nodes`` KRaft nodes; the caller must close() it (or use ``with``)."""
+    missing = missing_prerequisites()
+    if missing:
+        raise DevServerError(f"cannot run a Kafka cluster, missing: {', '.join(missing)}")
+    return LocalKafkaCluster(nodes, startup_timeout=startup_timeout).start()
+
+
 def start_kafka_for_tests(
     *,
     work_dir: Path | None = None,
@@ -673,83 +828,3 @@ def start_kafka_for_tests(
         broker.close()
         raise
     return broker
-
-
-# -- command line (scripts/kafka-local) ---------------------------------------------------
-
-
-def _cmd_install(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    libs = install(args.cache_dir, version=args.version)
-    print(f"Kafka {args.version} jars in {libs} ({time.monotonic() - started:.1f}s)")
-    return 0
-
-
-def _cmd_start(args: argparse.Namespace) -> int:
-    broker = LocalKafkaBroker(
-        work_dir=args.work_dir,
-        cache_dir=args.cache_dir,
-        version=args.version,
-        port=args.port,
-        controller_port=args.controller_port,
-    )
-
-    def _on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _on_term)
-    # Explicit, because a shell starting us in the background leaves SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        broker.start()
-        print(f"Kafka {broker.version} listening on {broker.bootstrap_servers}", flush=True)
-        print(f"bootstrap.servers={broker.bootstrap_servers}", flush=True)
-        print(f"log: {broker.log_path}   data: {broker.data_dir}   (Ctrl-C stops)", flush=True)
-        code = broker.wait()
-        print(f"Kafka exited with code {code}; see {broker.log_path}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("stopping Kafka...", file=sys.stderr)
-        return 0
-    finally:
-        if args.work_dir is None:
-            broker.close()
-        else:
-            broker.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of scripts/kafka-local: `install` or `start` (foreground)."""
-    parser = argparse.ArgumentParser(prog="kafka-local", description=__doc__)
-    parser.add_argument(
-        "--version", default=KAFKA_VERSION, help="Kafka version (default %(default)s)"
-    )
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"jar cache (env {CACHE_ENV})")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("install", help="download the broker jars from Maven Central")
-    start = sub.add_parser("start", help="run a broker in the foreground until Ctrl-C")
-    start.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
-    start.add_argument("--controller-port", type=int, default=None)
-    start.add_argument(
-        "--work-dir",
-        type=Path,
-        default=None,
-        help="keep config/log/data here (default: temp, deleted)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        if args.command == "install":
-            return _cmd_install(args)
-        return _cmd_start(args)
-    except DevServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

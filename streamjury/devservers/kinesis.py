@@ -4,7 +4,6 @@ Installs the pinned npm package into a git-ignored cache and starts/stops it for
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import fcntl
@@ -15,10 +14,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -470,69 +468,3 @@ class LocalKinesis:
         # node runs in its own session, so its process group id is its pid.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of scripts/kinesis-local: ``install``, or ``start`` in the foreground."""
-    parser = argparse.ArgumentParser(
-        prog="kinesis-local", description="Run kinesis-local (a Kinesis API mock) on 127.0.0.1."
-    )
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"env {CACHE_ENV_VAR}")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("install", help=f"npm install kinesis-local@{KINESIS_LOCAL_VERSION}")
-    start = sub.add_parser("start", help="run in the foreground until Ctrl-C")
-    start.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
-    start.add_argument("--tls-port", type=int, default=None, help="HTTPS port (default: free)")
-    start.add_argument("--region", default=DEFAULT_REGION)
-    start.add_argument("--account-id", default=None, help="default 000000000000")
-    start.add_argument("--duration", default="10ms", help="stream/shard state change delay")
-    start.add_argument("--log-level", default="WARN", help="kinesis-local LOG_LEVEL")
-    start.add_argument("--log-file", type=Path, default=None, help="keep the server log here")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
-    )
-    if args.command == "install":
-        started = time.monotonic()
-        pkg = install(args.cache_dir)
-        print(f"kinesis-local {KINESIS_LOCAL_VERSION} in {pkg} ({time.monotonic() - started:.1f}s)")
-        return 0
-
-    def _terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _terminate)
-    server = LocalKinesis(
-        cache_dir=args.cache_dir,
-        port=args.port,
-        tls_port=args.tls_port,
-        region=args.region,
-        account_id=args.account_id,
-        state_change_duration=args.duration,
-        log_level=args.log_level,
-        log_path=args.log_file,
-    )
-    crashed = False
-    try:
-        server.start()
-        print(f"kinesis-local ready: {server.endpoint_url} (https port {server.tls_port})")
-        print(f"  export AWS_ENDPOINT_URL_KINESIS={server.endpoint_url} AWS_REGION={server.region}")
-        print(f"  log: {server.log_path}; Ctrl-C stops", flush=True)
-        while server.is_running:
-            time.sleep(0.5)
-        crashed = True
-        print(f"kinesis-local exited unexpectedly; log {server.log_path}:", file=sys.stderr)
-        print(server.log_tail(), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    except DevServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        server.stop(keep_log=crashed)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,17 +1,21 @@
 """Where the local runner remembers, per shard, the last record it is done with.
 
-In memory by default (a foreground runner that starts over each time); SQLite to resume.
+In memory by default (a foreground runner that starts over each time); to resume, the Kinesis
+backend's own checkpoint store (SQLite file or DynamoDB table) under the mapping's name.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from pathlib import Path
+import time
 from typing import Protocol
+
+from streamjury.errors import FencedError
+from streamjury.streams.kinesis.checkpoints.base import Checkpoint, CheckpointStore
 
 SHARD_END = "SHARD_END"
 """The checkpoint of a closed shard read to its end: its children may start."""
+LEASE_TTL_S = 24 * 3600.0
+"""How long the mapping's hold on a shard outlives its last checkpoint (one runner per mapping)."""
 
 
 class Checkpoints(Protocol):
@@ -40,39 +44,41 @@ class MemoryCheckpoints:
         """Nothing to release."""
 
 
-class SqliteCheckpoints:
-    """A table of (mapping, shard) -> position in a local file, written on every checkpoint.
+class StoreCheckpoints:
+    """The mapping's checkpoints of ``stream`` in a Kinesis ``CheckpointStore``.
 
-    ``mapping`` names the function and stream, so one file can serve several runners.
+    ``mapping`` (function and stream) is the store's group and the leases' owner, so one store
+    serves several mappings and a restarted runner of a mapping takes its shards straight back.
+    SHARD_END is the store's ``finished`` flag. ``close`` closes the store.
     """
 
-    def __init__(self, path: Path, mapping: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, store: CheckpointStore, mapping: str, stream: str) -> None:
+        self.store = store
         self._mapping = mapping
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS checkpoints ("
-            " mapping TEXT NOT NULL, shard TEXT NOT NULL, position TEXT NOT NULL,"
-            " PRIMARY KEY (mapping, shard))"
-        )
+        self._stream = stream
 
     def get(self, shard_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT position FROM checkpoints WHERE mapping = ? AND shard = ?",
-                (self._mapping, shard_id),
-            ).fetchone()
-        return None if row is None else str(row[0])
+        lease = self.store.leases(self._mapping, self._stream).get(shard_id)
+        if lease is None:
+            return None
+        return SHARD_END if lease.finished else lease.sequence
 
     def set(self, shard_id: str, position: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO checkpoints (mapping, shard, position) VALUES (?, ?, ?)"
-                " ON CONFLICT (mapping, shard) DO UPDATE SET position = excluded.position",
-                (self._mapping, shard_id, position),
-            )
+        finished = position == SHARD_END
+        checkpoint = Checkpoint(self._stream, shard_id, None if finished else position, finished)
+        try:
+            self.store.commit(self._mapping, self._mapping, [checkpoint])
+        except FencedError:  # first checkpoint of this shard, or the hold lapsed: take it
+            now_ms = time.time_ns() // 1_000_000
+            expires_ms = now_ms + int(LEASE_TTL_S * 1000)
+            if (
+                self.store.acquire(
+                    self._mapping, self._stream, shard_id, self._mapping, expires_ms, now_ms
+                )
+                is None
+            ):
+                raise
+            self.store.commit(self._mapping, self._mapping, [checkpoint])
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.store.close()

@@ -51,10 +51,10 @@ class StreamIdentity:
 
 def kinesis_event(records: Sequence[ShardRecord], origin: StreamIdentity) -> dict[str, Any]:
     """``{"Records": [...]}`` exactly as Lambda's Kinesis event source mapping sends it."""
-    return {"Records": [_event_record(record, origin) for record in records]}
+    return {"Records": [event_record(record, origin) for record in records]}
 
 
-def _event_record(record: ShardRecord, origin: StreamIdentity) -> dict[str, Any]:
+def event_record(record: ShardRecord, origin: StreamIdentity) -> dict[str, Any]:
     return {
         "kinesis": {
             "kinesisSchemaVersion": "1.0",

@@ -7,6 +7,7 @@ and partial batch responses that resume from the lowest failed sequence number.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -23,7 +24,7 @@ from streamjury.esm.destinations import (
     FailureDestination,
     failure_document,
 )
-from streamjury.esm.event import ShardRecord, StreamIdentity, kinesis_event
+from streamjury.esm.event import ShardRecord, StreamIdentity, event_record, kinesis_event
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,11 @@ Handler = Callable[[dict[str, Any], Any], Any]
 """A Lambda handler: ``handler(event, context)``."""
 Result = Literal["ok", "partial", "error"]
 MAX_RETRY_DELAY_S = 30.0
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+"""AWS Lambda's cap on a synchronous invocation's payload; the mapping never sends more."""
+_EVENT_OVERHEAD_BYTES = len('{"Records": []}')
+PAYLOAD_TOO_LARGE = "RequestEntityTooLargeException"
+TIMED_OUT = "Task timed out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,8 @@ class InvokerConfig:
     timeout_s: float = 60.0
     retry_backoff_s: float = 1.0
     """First retry's delay after a failed invocation; doubles each time, capped at 30 s."""
+    max_payload_bytes: int = MAX_SYNC_PAYLOAD_BYTES
+    """A batch is cut to the records whose event fits; a lone record too big cannot be sent."""
 
 
 class BatchInvoker:
@@ -88,6 +96,9 @@ class BatchInvoker:
         self.invocations: deque[Invocation] = deque(maxlen=history)
         self.calls = 0
         self.discarded_records = 0
+        self.payload_splits = 0
+        """How many times a batch was cut short to keep its event under the payload cap."""
+        self.timeouts = 0
 
     def settle(
         self,
@@ -108,6 +119,9 @@ class BatchInvoker:
             batch = self._drop_expired(batch, failures, checkpoint)
             if not batch:
                 continue
+            batch, rest = self._fit_payload(batch)
+            if rest:
+                work.appendleft((rest, failures))  # after this batch, whatever becomes of it
             response = self._invoke(batch)
             if response.result == "ok":
                 checkpoint(batch[-1])
@@ -131,6 +145,23 @@ class BatchInvoker:
             self._sleep(min(self.config.retry_backoff_s * 2 ** (failures - 1), MAX_RETRY_DELAY_S))
             work.appendleft((batch, failures))
         return True
+
+    def _fit_payload(self, batch: list[ShardRecord]) -> tuple[list[ShardRecord], list[ShardRecord]]:
+        """The longest prefix whose event fits ``max_payload_bytes`` (at least one record),
+        and the rest, which goes in the next invocation: AWS sends fewer records, not more."""
+        size = _EVENT_OVERHEAD_BYTES
+        for index, record in enumerate(batch):
+            size += event_size(record, self.config.origin) + (2 if index else 0)
+            if size > self.config.max_payload_bytes and index > 0:
+                self.payload_splits += 1
+                log.info(
+                    "batch of %d records cut to %d: its event would exceed %d bytes",
+                    len(batch),
+                    index,
+                    self.config.max_payload_bytes,
+                )
+                return batch[:index], batch[index:]
+        return batch, []
 
     def _retries_exhausted(self, failures: int) -> bool:
         limit = self.settings.max_retries
@@ -172,12 +203,23 @@ class BatchInvoker:
 
     def _invoke(self, batch: list[ShardRecord]) -> _Response:
         event = kinesis_event(batch, self.config.origin)
+        payload = len(json.dumps(event))
+        if payload > self.config.max_payload_bytes:  # a lone record: Invoke itself refuses it
+            error = (
+                f"{PAYLOAD_TOO_LARGE}: the event of record {batch[0].sequence_number} is "
+                f"{payload} bytes, over the {self.config.max_payload_bytes}-byte invocation cap"
+            )
+            log.warning("%s", error)
+            response = _Response("error", error=error)
+            self._remember(batch, response)
+            return response
         context = LocalContext(
             function_name=self.config.function_name,
             invoked_function_arn=self.config.function_arn,
             timeout_s=self.config.timeout_s,
         )
         self.calls += 1
+        started = time.monotonic()
         try:
             answer = self.handler(event, context)
         except Exception as exc:  # the function failed: whatever it raised is its error
@@ -185,6 +227,16 @@ class BatchInvoker:
             response = _Response("error", error=f"{type(exc).__name__}: {exc}")
         else:
             response = self._read_response(answer, batch)
+        elapsed = time.monotonic() - started
+        if elapsed > self.config.timeout_s:  # AWS would have stopped it: its answer is lost
+            self.timeouts += 1
+            error = f"{TIMED_OUT} after {self.config.timeout_s:.2f} seconds ({elapsed:.2f} s)"
+            log.warning("function error on %d records: %s", len(batch), error)
+            response = _Response("error", error=error)
+        self._remember(batch, response)
+        return response
+
+    def _remember(self, batch: list[ShardRecord], response: _Response) -> None:
         failed_from = (
             batch[response.failed_index].sequence_number
             if response.failed_index is not None
@@ -200,7 +252,6 @@ class BatchInvoker:
                 error=response.error,
             )
         )
-        return response
 
     def _read_response(self, answer: Any, batch: Sequence[ShardRecord]) -> _Response:
         """AWS's reading of a partial batch response, including what makes it invalid."""
@@ -219,6 +270,11 @@ class BatchInvoker:
                 return _Response("error", error=error)
             failed.append(positions[identifier])
         return _Response("partial", failed_index=min(failed))
+
+
+def event_size(record: ShardRecord, origin: StreamIdentity) -> int:
+    """Bytes one record adds to an invocation event, as ``json.dumps`` writes it."""
+    return len(json.dumps(event_record(record, origin)))
 
 
 def _describe(condition: Condition) -> str:

@@ -19,10 +19,15 @@ from streamjury.esm.checkpoints import SHARD_END, Checkpoints, MemoryCheckpoints
 from streamjury.esm.config import MappingSettings
 from streamjury.esm.destinations import FailureDestination, LogOnlyDestination
 from streamjury.esm.event import ShardRecord, StreamIdentity
-from streamjury.esm.invoker import BatchInvoker, Handler, InvokerConfig
-from streamjury.esm.shards import ShardPoller, StartAt
+from streamjury.esm.invoker import (
+    MAX_SYNC_PAYLOAD_BYTES,
+    BatchInvoker,
+    Handler,
+    InvokerConfig,
+)
+from streamjury.esm.shards import ShardPoller, start_position
 from streamjury.ops.metrics import Metrics, NullMetrics
-from streamjury.streams.kinesis_shards import list_shards
+from streamjury.streams.kinesis.shards import list_shards
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -43,6 +48,8 @@ class RunnerOptions:
     shard_refresh_s: float = 10.0
     """How often the shard list is re-read, to find children after a reshard."""
     retry_backoff_s: float = 1.0
+    max_payload_bytes: int = MAX_SYNC_PAYLOAD_BYTES
+    """AWS's synchronous invocation cap; lower only to exercise it in tests."""
 
 
 @dataclass
@@ -59,7 +66,18 @@ class RunStats:
     invocations: int = 0
     records: int = 0
     discarded: int = 0
+    payload_splits: int = 0
+    """Batches cut short so that no invocation exceeded the 6 MB payload cap."""
+    timeouts: int = 0
+    """Invocations that overran the function timeout (counted as function errors)."""
     started: float = field(default_factory=time.monotonic)
+
+    def describe(self) -> str:
+        return (
+            f"{self.invocations} invocations, {self.records} records settled, "
+            f"{self.discarded} discarded, {self.payload_splits} batches split for the 6 MB "
+            f"payload cap, {self.timeouts} timeouts"
+        )
 
 
 class EventSourceMappingRunner:
@@ -110,6 +128,7 @@ class EventSourceMappingRunner:
                 origin=origin,
                 timeout_s=self.options.function_timeout_s,
                 retry_backoff_s=self.options.retry_backoff_s,
+                max_payload_bytes=self.options.max_payload_bytes,
             ),
             clock=clock,
             sleep=sleep,
@@ -172,6 +191,8 @@ class EventSourceMappingRunner:
             settled = self.invoker.settle(batch, self._checkpoint, stop_requested)
             self.stats.invocations = self.invoker.calls
             self.stats.discarded = self.invoker.discarded_records
+            self.stats.payload_splits = self.invoker.payload_splits
+            self.stats.timeouts = self.invoker.timeouts
             if not settled:
                 return True  # stopping: the rest is read again next run, from the checkpoint
             self.stats.records += len(batch)
@@ -253,12 +274,9 @@ class EventSourceMappingRunner:
                 continue
             if any(p in known and p not in self._finished for p in shard.parents):
                 continue  # its parents' records come first
-            if checkpoint is not None:
-                start = StartAt.after(checkpoint)
-            elif first:
-                start = StartAt(self.settings.starting_position)
-            else:
-                start = StartAt("TRIM_HORIZON")  # a child born while we run: all of it
+            # a child born while we run is read whole
+            kind = self.settings.starting_position if first else "TRIM_HORIZON"
+            start = start_position(self.client, self.stream_name, shard, kind, checkpoint)
             log.info(
                 "reading shard %s from %s",
                 shard.shard_id,
@@ -266,7 +284,5 @@ class EventSourceMappingRunner:
                 extra={**self._context, "partition": shard.shard_id},
             )
             self._shards[shard.shard_id] = _Shard(
-                ShardPoller(
-                    self.client, self.stream_name, shard.shard_id, start, monotonic=self._monotonic
-                )
+                ShardPoller(self.client, self.stream_name, shard, start, monotonic=self._monotonic)
             )

@@ -25,6 +25,7 @@ class Readiness:
     ) -> None:
         self._conditions = frozenset(waits_for)
         self._pending = set(self._conditions)
+        self._details: dict[str, Callable[[], object]] = {}
         self._lock = threading.Lock()
         self._on_change = on_change
         if on_change is not None:
@@ -39,6 +40,16 @@ class Readiness:
         """The conditions still unmet, sorted, for the ``/readyz`` body."""
         with self._lock:
             return sorted(self._pending)
+
+    def add_details(self, name: str, describe: Callable[[], object]) -> None:
+        """Show ``describe()`` (JSON-able) under ``details.<name>`` in every ``/readyz`` answer."""
+        with self._lock:
+            self._details[name] = describe
+
+    def details(self) -> dict[str, object]:
+        with self._lock:
+            describers = dict(self._details)
+        return {name: describe() for name, describe in describers.items()}
 
     def set(self, condition: str, met: bool = True) -> None:
         """Mark ``condition`` met (or unmet again); a condition not waited for is an error."""

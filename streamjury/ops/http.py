@@ -2,6 +2,8 @@
 
 Runs in daemon threads beside the service, from the standard library alone; it only reads
 thread-safe state (the metrics registry, the readiness conditions), so it never slows a batch.
+Every body is redacted (``streamjury.redaction``): a label or a readiness detail quoting a
+setting never serves a secret.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 
 from streamjury.errors import ConfigError
 from streamjury.ops.health import Readiness
+from streamjury.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,8 @@ READYZ = "/readyz"
 METRICS = "/metrics"
 SHUTDOWN_POLL_S = 0.1
 """How often the serving thread checks for ``stop``: bounds how long a shutdown waits."""
+REQUEST_TIMEOUT_S = 10.0
+"""A client that sends nothing for this long is dropped, so a stalled one never holds ``stop``."""
 
 
 class OpsServer:
@@ -34,6 +39,9 @@ class OpsServer:
     ``/healthz`` is 200 while the process serves HTTP at all (liveness). ``/readyz`` is 200 once
     ``readiness`` has nothing pending, else 503 with what it waits for. ``/metrics`` is the
     registry in the Prometheus text format (or OpenMetrics, if the scraper asks for it).
+
+    ``stop`` answers the requests already accepted before it returns: a probe in flight while a
+    service goes down (fenced, say) reads the readiness it ended with, not a reset connection.
     """
 
     def __init__(self, registry: CollectorRegistry, readiness: Readiness, host: str, port: int):
@@ -42,7 +50,7 @@ class OpsServer:
             self._server = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics and health on {host}:{port}: {exc}") from exc
-        self._server.daemon_threads = True
+        self._server.daemon_threads = False  # server_close() joins the request threads
         self._thread: threading.Thread | None = None
 
     @property
@@ -84,6 +92,7 @@ class OpsServer:
 def _handler_for(registry: CollectorRegistry, readiness: Readiness) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "streamjury"
+        timeout = REQUEST_TIMEOUT_S
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -92,11 +101,15 @@ def _handler_for(registry: CollectorRegistry, readiness: Readiness) -> type[Base
             elif path == READYZ:
                 pending = readiness.pending()
                 status = HTTPStatus.SERVICE_UNAVAILABLE if pending else HTTPStatus.OK
-                body = json.dumps({"ready": not pending, "waiting_for": pending}) + "\n"
+                answer = {"ready": not pending, "waiting_for": pending}
+                if details := readiness.details():
+                    answer["details"] = details
+                body = redact(json.dumps(answer, ensure_ascii=False)) + "\n"
                 self._send(status, body.encode(), "application/json")
             elif path == METRICS:
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                self._send(HTTPStatus.OK, encoder(registry), content_type)
+                text = encoder(registry).decode()
+                self._send(HTTPStatus.OK, redact(text).encode(), content_type)
             else:
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
 

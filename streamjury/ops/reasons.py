@@ -11,6 +11,7 @@ VALIDATION = "validation"
 WRONG_EVENT_TYPE = "wrong_event_type"
 WRONG_KEY = "wrong_key"
 CONFLICT = "conflict"
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
 MODEL_ERROR = "model_error"
 OTHER = "other"
 
@@ -21,6 +22,7 @@ REASON_CLASSES = (
     WRONG_EVENT_TYPE,
     WRONG_KEY,
     CONFLICT,
+    CONFLICTING_DUPLICATE,
     MODEL_ERROR,
     OTHER,
 )
@@ -31,6 +33,7 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("invalid json", INVALID_JSON),
     ("event_type: check", WRONG_EVENT_TYPE),
     ("earlier verdicts said", CONFLICT),
+    ("conflicting duplicate", CONFLICTING_DUPLICATE),
     ("verdicts must be keyed by event_id", WRONG_KEY),
     ("sent a verdict without", VALIDATION),
 )

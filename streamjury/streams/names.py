@@ -16,10 +16,15 @@ DECISIONS = "decisions"
 DEADLETTER = "deadletter"
 DECISION_STATE = "decision-state"
 """The decision service's compacted changelog: its join state, written with its decisions."""
+VERDICTS_SHADOW = "verdicts-shadow"
+"""Shadow models' verdicts beside the live ones they shadow; the decision service never reads it."""
 
 EVENT_STREAMS = (RIDES, UPLOADS)
 PIPELINE_STREAMS = (RIDES, UPLOADS, VERDICTS, DECISIONS, DEADLETTER)
-ALL_STREAMS = (*PIPELINE_STREAMS, DECISION_STATE)
+OUTCOMES = "outcomes"
+"""Ground truth (``ride_completed``): what happened, joined with verdicts for live model quality."""
+MODEL_LIFECYCLE_STREAMS = (VERDICTS_SHADOW, OUTCOMES)
+ALL_STREAMS = (*PIPELINE_STREAMS, DECISION_STATE, *MODEL_LIFECYCLE_STREAMS)
 COMPACTED_STREAMS = (DECISION_STATE,)
 STREAM_OF_EVENT_TYPE = {"ride": RIDES, "upload": UPLOADS}
 
@@ -61,6 +66,14 @@ class StreamNames:
     @property
     def deadletter(self) -> str:
         return self.physical(DEADLETTER)
+
+    @property
+    def verdicts_shadow(self) -> str:
+        return self.physical(VERDICTS_SHADOW)
+
+    @property
+    def outcomes(self) -> str:
+        return self.physical(OUTCOMES)
 
     @property
     def decision_state(self) -> str:

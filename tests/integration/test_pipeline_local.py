@@ -25,6 +25,7 @@ from streamjury.schemas import DeadLetter, Decision, utc_now
 from streamjury.streams.base import OutRecord, Record, StartFrom
 from streamjury.streams.local import LocalBackend
 from streamjury.streams.names import COMPACTED_STREAMS, PIPELINE_STREAMS, STREAM_OF_EVENT_TYPE
+from tests.signals import restore_default_signals
 
 pytestmark = pytest.mark.slow
 
@@ -186,6 +187,7 @@ def run_demo(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Pope
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_default_signals,  # it may be sent SIGINT
     )
 
 
@@ -257,6 +259,7 @@ def test_ctrl_c_stops_every_service_cleanly(
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            preexec_fn=restore_default_signals,  # Ctrl-C must not be ignored, as it may be here
         )
 
     def still_running() -> None:

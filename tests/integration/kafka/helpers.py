@@ -18,6 +18,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from streamjury.streams.base import Backend, OutRecord, Record, StreamConsumer
+from tests.signals import restore_default_signals
 
 
 def produce(backend: Backend, stream: str, records: Sequence[OutRecord]) -> None:
@@ -126,6 +127,7 @@ class Process:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=restore_default_signals,  # it is signalled: SIGINT/SIGTERM not ignored
         )
         self._lines: list[str] = []
         self._changed = threading.Condition()

@@ -6,17 +6,30 @@ Topics, partitioning, tombstones, group rebalances, delivery failures and transa
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+import streamjury.streams.kafka.producer as kafka_producer
+import streamjury.streams.kafka.writer as kafka_writer
 from streamjury.devservers.kafka import LocalKafkaBroker
-from streamjury.errors import DeliveryError, FencedError, UnknownStream
+from streamjury.errors import (
+    DeliveryError,
+    FencedError,
+    PartialDeliveryError,
+    UnknownStream,
+    WriterFencedError,
+)
 from streamjury.settings import KafkaSettings
 from streamjury.streams.base import OutRecord, Record, StreamConsumer
 from streamjury.streams.kafka import KafkaBackend
+from streamjury.streams.kafka.consumer import KafkaConsumer
 from tests.integration.kafka.helpers import (
     drain,
     java_partition,
@@ -212,24 +225,65 @@ def test_a_full_local_queue_makes_send_wait_instead_of_dropping(
     backend.close()
 
 
-def test_records_in_flight_while_the_broker_is_down_fail_flush_then_arrive_after_restart(
+def test_a_flush_while_the_broker_is_down_names_the_unwritten_records_and_drops_them(
     kafka_backend: KafkaBackend, kafka_broker: LocalKafkaBroker, stream: str
 ) -> None:
     producer = kafka_backend.producer()
     producer.send(stream, out_records(["before"]))
     producer.flush()
     kafka_broker.stop()
+    during = out_records(["during-1", "during-2"])
     try:
-        producer.send(stream, out_records(["during-1", "during-2"]))
-        with pytest.raises(DeliveryError, match="2 records were still in flight"):
+        producer.send(stream, during)
+        with pytest.raises(PartialDeliveryError, match="2 records were still in flight") as failed:
             producer.flush(1.0)
     finally:
         kafka_broker.start()
+    assert failed.value.unwritten == (0, 1)
+    assert failed.value.by_stream == {stream: (0, 1)}
 
+    producer.send(stream, [during[i] for i in failed.value.unwritten])  # the caller's retry
     producer.flush(30)
-
-    assert wait_until(lambda: sum(kafka_backend.end_offsets(stream).values()) == 3, timeout=10)
     producer.close()
+
+    keys = [
+        key
+        for _, key, _ in read_raw(
+            kafka_broker.bootstrap_servers, stream, isolation="read_committed", idle_s=10.0
+        )
+    ]
+    assert Counter(keys) == Counter([b"before", b"during-1", b"during-2"])  # none twice
+
+
+def test_a_failed_flush_names_exactly_the_records_that_were_not_written_per_stream(
+    kafka_backend: KafkaBackend, kafka_broker: LocalKafkaBroker, stream_prefix: str
+) -> None:
+    small, roomy = f"{stream_prefix}small", f"{stream_prefix}roomy"
+    kafka_broker.create_topic(small, partitions=3, config={"max.message.bytes": "2048"})
+    kafka_broker.create_topic(roomy, partitions=3)
+    first = [OutRecord(f"a-{n}", os.urandom(8_000 if n % 3 == 0 else 100)) for n in range(30)]
+    second = [OutRecord(f"b-{n}", os.urandom(100)) for n in range(10)]
+    third = [OutRecord(f"c-{n}", os.urandom(8_000 if n % 2 == 0 else 100)) for n in range(10)]
+    producer = kafka_backend.producer()
+    producer.send(small, first)
+    producer.send(roomy, second)
+    producer.send(small, third)
+
+    with pytest.raises(PartialDeliveryError) as failed:
+        producer.flush(30)
+    producer.close()
+
+    to_small = [*first, *third]
+    written = {
+        (key or b"").decode()
+        for _, key, _ in read_raw(kafka_broker.bootstrap_servers, small, isolation="read_committed")
+    }
+    unwritten = {to_small[i].key for i in failed.value.by_stream[small]}
+    assert unwritten >= {r.key for r in to_small if len(r.value) > 2048}  # every refused one...
+    assert unwritten == {r.key for r in to_small} - written  # ...and exactly what is missing
+    assert roomy not in failed.value.by_stream
+    everything = [*first, *second, *third]
+    assert {everything[i].key for i in failed.value.unwritten} == unwritten
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -348,10 +402,108 @@ def test_a_writer_started_again_with_the_same_id_fences_the_old_one(
     old = kafka_backend.atomic_writer(consumer, f"{stream_prefix}writer")
     new = kafka_backend.atomic_writer(consumer, f"{stream_prefix}writer")
 
-    with pytest.raises(FencedError):
+    with pytest.raises(WriterFencedError):
         old.write_and_commit({stream: out_records(["out"])}, inputs)
+    with pytest.raises(WriterFencedError):  # for good: it must stop, not go on as a zombie
+        old.write_and_commit({}, inputs)
 
     new.write_and_commit({}, inputs)
+    # Read right after the commit returned: offsets whose transaction markers are still on
+    # their way are waited for, never reported as absent.
     assert kafka_backend.committed(stream, f"{stream_prefix}group") == {
         inputs[0].partition: inputs[0].offset + 1
     }
+    old.close()  # a fenced writer closes quietly
+    new.close()
+
+
+def test_committed_offsets_of_an_open_transaction_are_waited_for_not_read_as_absent(
+    kafka_backend: KafkaBackend,
+    kafka_broker: LocalKafkaBroker,
+    stream: str,
+    stream_prefix: str,
+    consumers: list[StreamConsumer],
+) -> None:
+    produce(kafka_backend, stream, out_records(["event-1"]))
+    group = f"{stream_prefix}group"
+    consumer, (record,) = _consumed(kafka_backend, stream, group, 1)
+    consumers.append(consumer)
+    assert isinstance(consumer, KafkaConsumer)
+    raw = Producer(
+        {
+            "bootstrap.servers": kafka_broker.bootstrap_servers,
+            "transactional.id": f"{stream_prefix}raw",
+            "log_level": 3,
+        }
+    )
+    raw.init_transactions(30)
+    raw.begin_transaction()
+    position = TopicPartition(stream, int(record.partition), record.offset + 1)
+    raw.send_offsets_to_transaction([position], consumer.group_metadata(), 30)
+    answers: list[dict[str, int]] = []
+    reader = threading.Thread(target=lambda: answers.append(kafka_backend.committed(stream, group)))
+
+    reader.start()
+    reader.join(2.0)
+    waited = reader.is_alive()
+    raw.commit_transaction(30)
+    reader.join(30)
+
+    assert waited, f"answered while the transaction was open: {answers}"
+    assert answers == [{record.partition: record.offset + 1}]
+
+
+def stuck_once(release: threading.Event) -> type[Producer]:
+    """A confluent Producer whose first ``send_offsets_to_transaction`` (of all instances)
+    blocks until ``release``, as librdkafka's does when it waits on a group coordinator it
+    dropped from its broker list (librdkafka #5456, #5511)."""
+
+    class StuckOnce(Producer):
+        calls = 0
+
+        def send_offsets_to_transaction(self, *args: Any) -> Any:
+            StuckOnce.calls += 1
+            if StuckOnce.calls == 1:
+                release.wait()
+                return None
+            return super().send_offsets_to_transaction(*args)
+
+    return StuckOnce
+
+
+def test_a_transactional_call_that_never_returns_is_abandoned_and_the_batch_written_once(
+    kafka_backend: KafkaBackend,
+    kafka_broker: LocalKafkaBroker,
+    stream: str,
+    stream_prefix: str,
+    consumers: list[StreamConsumer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = f"{stream_prefix}out"
+    kafka_backend.ensure_streams([out])
+    keys = [f"event-{n}" for n in range(10)]
+    produce(kafka_backend, stream, out_records(keys))
+    group = f"{stream_prefix}group"
+    consumer, inputs = _consumed(kafka_backend, stream, group, len(keys))
+    consumers.append(consumer)
+    release = threading.Event()
+    monkeypatch.setattr(kafka_producer, "Producer", stuck_once(release))
+    monkeypatch.setattr(kafka_writer, "CALL_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(kafka_writer, "STUCK_GRACE_S", 1.0)
+    writer = kafka_backend.atomic_writer(consumer, f"{stream_prefix}writer")
+
+    started = time.monotonic()
+    try:
+        writer.write_and_commit({out: out_records(keys, "out")}, inputs)
+    finally:
+        release.set()
+    took = time.monotonic() - started
+    writer.close()
+
+    visible = read_raw(kafka_broker.bootstrap_servers, out, isolation="read_committed")
+    assert Counter(key for _, key, _ in visible) == Counter(k.encode() for k in keys)
+    assert kafka_backend.committed(stream, group) == {
+        p: end for p, end in kafka_backend.end_offsets(stream).items() if end > 0
+    }
+    assert consumer.poll(100, 1.0) == []  # the batch was not rewound: it is done
+    assert 4.0 <= took < 30.0

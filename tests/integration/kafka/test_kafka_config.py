@@ -10,9 +10,14 @@ import logging
 import pytest
 from pydantic import SecretStr
 
+from streamjury.masking import mask_config
 from streamjury.settings import KafkaSettings
 from streamjury.streams.kafka import KafkaBackend
-from streamjury.streams.kafka_config import PARTITIONER, KafkaClientConfigs, masked
+from streamjury.streams.kafka.config import (
+    PARTITIONER,
+    TRANSACTIONAL_RETRY_BACKOFF_MS,
+    KafkaClientConfigs,
+)
 
 SECRET = "correct-horse-battery-staple"
 
@@ -37,7 +42,7 @@ def test_the_password_reaches_the_client_config(sasl_settings: KafkaSettings) ->
 
 
 def test_a_masked_config_hides_the_password(sasl_settings: KafkaSettings) -> None:
-    shown = masked(KafkaClientConfigs(sasl_settings).producer())
+    shown = mask_config(KafkaClientConfigs(sasl_settings).producer())
 
     assert SECRET not in repr(shown)
     assert shown["sasl.password"] == "**********"
@@ -64,6 +69,21 @@ def test_every_producer_uses_the_java_compatible_partitioner() -> None:
     transactional = configs.transactional_producer("writer-1")
 
     assert plain["partitioner"] == transactional["partitioner"] == PARTITIONER == "murmur2_random"
+
+
+def test_back_to_back_transactions_retry_sooner_than_librdkafkas_default_unless_overridden() -> (
+    None
+):
+    """CONCURRENT_TRANSACTIONS after each commit would otherwise cost 100 ms a transaction."""
+    default = KafkaClientConfigs(KafkaSettings()).transactional_producer("writer-1")
+    settings = KafkaSettings(extra={"retry.backoff.ms": "250"})  # as STREAMJURY_KAFKA_EXTRA
+    overridden = KafkaClientConfigs(settings, overrides=settings.extra).transactional_producer(
+        "writer-1"
+    )
+
+    assert default["retry.backoff.ms"] == TRANSACTIONAL_RETRY_BACKOFF_MS < 100
+    assert "retry.backoff.ms" not in KafkaClientConfigs(KafkaSettings()).producer()
+    assert str(overridden["retry.backoff.ms"]) == "250"
 
 
 def test_producers_are_idempotent_and_consumers_read_committed_without_auto_commit() -> None:

@@ -5,11 +5,15 @@ A copy worker (txn_worker.py) runs in a subprocess so a test can SIGKILL it mid-
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 
 import pytest
 
 from streamjury.devservers.kafka import LocalKafkaBroker
+from streamjury.errors import RewoundDeliveryError
+from streamjury.streams.base import OutRecord
 from streamjury.streams.kafka import KafkaBackend
 from tests.integration.kafka.helpers import (
     Process,
@@ -17,6 +21,7 @@ from tests.integration.kafka.helpers import (
     produce,
     python_module,
     read_raw,
+    wait_until,
 )
 
 pytestmark = pytest.mark.kafka
@@ -135,3 +140,60 @@ def test_a_killed_writers_transaction_is_aborted_by_the_broker_after_its_timeout
     assert second.wait(timeout=60) == 0, second.output()
 
     assert copied_keys(kafka_broker, copies, "read_committed") == Counter(keys)
+
+
+def test_a_writer_rides_out_a_broker_restart_writing_every_record_once(
+    kafka_backend: KafkaBackend,
+    kafka_broker: LocalKafkaBroker,
+    streams: tuple[str, str],
+    stream_prefix: str,
+) -> None:
+    """The restart lands mid-transaction: since librdkafka 2.16 that can leave
+    send_offsets_to_transaction waiting forever (the writer must abandon it) and fail
+    transactions for a while. The writer writes a batch again within the transaction timeout;
+    past it, it raises RewoundDeliveryError with the consumer rewound to the batch, and the
+    copy polls again (as the decision service does)."""
+    source, copies = streams
+    keys = [f"event-{n}" for n in range(1000)]
+    produce(kafka_backend, source, out_records(keys))
+    group = f"{stream_prefix}group"
+    consumer = kafka_backend.consumer([source], group)
+    writer = kafka_backend.atomic_writer(consumer, f"{stream_prefix}writer")
+    ends = kafka_backend.end_offsets(source)
+    errors: list[BaseException] = []
+    batches: list[float] = []
+    rewinds: list[float] = []
+
+    def copy_all() -> None:
+        """Small slow batches, so the copy is still going when the broker stops."""
+        copied = 0
+        try:
+            while copied < len(keys):
+                records = consumer.poll(10, 0.5)
+                if records:
+                    outputs = [OutRecord(r.key, r.value + b":copied") for r in records]
+                    try:
+                        writer.write_and_commit({copies: outputs}, records)
+                    except RewoundDeliveryError:
+                        rewinds.append(time.monotonic())
+                        continue
+                    copied += len(records)
+                    batches.append(time.monotonic())
+                    time.sleep(0.05)
+        except BaseException as exc:
+            errors.append(exc)
+
+    copier = threading.Thread(target=copy_all, daemon=True)
+    copier.start()
+    assert wait_until(lambda: len(batches) >= 5, timeout=30, step=0.05), "the copy did not start"
+    kafka_broker.restart()
+    restarted = time.monotonic()
+    copier.join(120)
+
+    assert not copier.is_alive(), "the writer hung after the broker restart"
+    assert errors == []
+    assert batches[-1] > restarted, "the restart did not land mid-copy"
+    assert copied_keys(kafka_broker, copies, "read_committed") == Counter(keys)
+    assert kafka_backend.committed(source, group) == {p: n for p, n in ends.items() if n > 0}
+    writer.close()
+    consumer.close()

@@ -13,7 +13,8 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-import streamjury.streams.kafka_producer as kafka_producer
+import streamjury.streams.kafka.producer as kafka_producer
+import streamjury.streams.kafka.writer as kafka_writer
 from streamjury.settings import KafkaSettings
 from streamjury.streams.base import OutRecord
 from streamjury.streams.kafka import KafkaBackend
@@ -50,6 +51,8 @@ def main() -> int:
     if args.pause_at:
         # The writer builds its producer from this module's name for the class.
         kafka_producer.Producer = pausing_producer(args.pause_at)
+        # The pause is on purpose: the writer must not give up on that commit as stuck.
+        kafka_writer.STUCK_GRACE_S = 3600.0
 
     backend = KafkaBackend(KafkaSettings(bootstrap=args.bootstrap))
     consumer = backend.consumer([args.input], args.group)

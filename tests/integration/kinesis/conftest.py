@@ -14,12 +14,12 @@ import pytest
 from streamjury.devservers.kinesis import LocalKinesis
 from streamjury.devservers.moto_server import MotoServer
 from streamjury.settings import KinesisSettings
-from streamjury.streams.checkpoints import CheckpointStore
-from streamjury.streams.checkpoints_dynamodb import DynamoCheckpointStore
-from streamjury.streams.checkpoints_sqlite import SqliteCheckpointStore
 from streamjury.streams.kinesis import KinesisBackend
-from streamjury.streams.kinesis_consumer import ConsumerOptions
-from streamjury.streams.kinesis_leases import LeaseOptions
+from streamjury.streams.kinesis.checkpoints.base import CheckpointStore
+from streamjury.streams.kinesis.checkpoints.dynamodb import DynamoCheckpointStore
+from streamjury.streams.kinesis.checkpoints.sqlite import SqliteCheckpointStore
+from streamjury.streams.kinesis.consumer import ConsumerOptions
+from streamjury.streams.kinesis.leases import LeaseOptions
 
 QUICK_HANDOVER = ConsumerOptions(leases=LeaseOptions(ttl_s=10.0, acquire_interval_s=0.2))
 """Default polling; members below their share look for free shards five times a second."""

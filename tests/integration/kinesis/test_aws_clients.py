@@ -9,7 +9,7 @@ import pytest
 
 from streamjury.devservers.kinesis import LocalKinesis
 from streamjury.settings import KinesisSettings
-from streamjury.streams.aws_clients import client, dynamodb_client, kinesis_client
+from streamjury.streams.kinesis.clients import client, dynamodb_client, kinesis_client
 
 pytestmark = pytest.mark.kinesis
 

@@ -17,12 +17,12 @@ from streamjury.devservers.moto_server import MotoServer
 from streamjury.errors import ConfigError, StreamError
 from streamjury.settings import KinesisSettings
 from streamjury.streams.base import OutRecord, Record, StartFrom
-from streamjury.streams.checkpoints import Checkpoint, CheckpointStore
-from streamjury.streams.checkpoints_dynamodb import DynamoCheckpointStore
-from streamjury.streams.checkpoints_sqlite import SqliteCheckpointStore
 from streamjury.streams.kinesis import KinesisBackend
-from streamjury.streams.kinesis_consumer import ConsumerOptions
-from streamjury.streams.kinesis_leases import LeaseOptions
+from streamjury.streams.kinesis.checkpoints.base import Checkpoint, CheckpointStore
+from streamjury.streams.kinesis.checkpoints.dynamodb import DynamoCheckpointStore
+from streamjury.streams.kinesis.checkpoints.sqlite import SqliteCheckpointStore
+from streamjury.streams.kinesis.consumer import ConsumerOptions
+from streamjury.streams.kinesis.leases import LeaseOptions
 from tests.integration.kinesis.conftest import OpenBackend
 
 pytestmark = pytest.mark.kinesis

@@ -12,8 +12,8 @@ import pytest
 
 from streamjury.devservers.moto_server import MotoServer
 from streamjury.streams.base import Backend, OutRecord, Record
-from streamjury.streams.checkpoints_dynamodb import DynamoCheckpointStore
-from streamjury.streams.checkpoints_sqlite import SqliteCheckpointStore
+from streamjury.streams.kinesis.checkpoints.dynamodb import DynamoCheckpointStore
+from streamjury.streams.kinesis.checkpoints.sqlite import SqliteCheckpointStore
 from tests.integration.kinesis.conftest import OpenBackend
 from tests.unit.streams.contract import EmbeddedBackendContract, OpenConsumer, records_for
 

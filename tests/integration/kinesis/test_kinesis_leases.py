@@ -15,11 +15,11 @@ from streamjury.devservers.kinesis import LocalKinesis
 from streamjury.devservers.moto_server import MotoServer
 from streamjury.errors import FencedError
 from streamjury.streams.base import OutRecord, Record
-from streamjury.streams.checkpoints import Checkpoint, TableWrite, uniform_layout
-from streamjury.streams.checkpoints_dynamodb import DynamoCheckpointStore
 from streamjury.streams.kinesis import KinesisBackend
-from streamjury.streams.kinesis_consumer import ConsumerOptions, KinesisConsumer
-from streamjury.streams.kinesis_leases import LeaseOptions
+from streamjury.streams.kinesis.checkpoints.base import Checkpoint, TableWrite, uniform_layout
+from streamjury.streams.kinesis.checkpoints.dynamodb import DynamoCheckpointStore
+from streamjury.streams.kinesis.consumer import ConsumerOptions, KinesisConsumer
+from streamjury.streams.kinesis.leases import LeaseOptions
 from tests.integration.kinesis.conftest import OpenBackend
 
 pytestmark = pytest.mark.kinesis

@@ -26,8 +26,8 @@ from models.train import train_all
 from streamjury.devservers.kinesis import LocalKinesis
 from streamjury.devservers.moto_server import MotoServer
 from streamjury.schemas import Decision, Verdict
-from streamjury.streams.checkpoints_dynamodb import DynamoCheckpointStore
 from streamjury.streams.kinesis import KinesisBackend
+from streamjury.streams.kinesis.checkpoints.dynamodb import DynamoCheckpointStore
 from streamjury.streams.names import PIPELINE_STREAMS, StreamNames
 from tests.integration.kinesis.conftest import OpenBackend
 

@@ -14,13 +14,13 @@ import pytest
 
 from streamjury.devservers.kinesis import LocalKinesis
 from streamjury.errors import DeliveryError, PartialDeliveryError, UnknownStream
+from streamjury.retry import RetryPolicy
 from streamjury.streams.base import OutRecord
 from streamjury.streams.kinesis import KinesisBackend
-from streamjury.streams.kinesis_put import (
+from streamjury.streams.kinesis.put import (
     MAX_BYTES_PER_CALL,
     MAX_RECORD_BYTES,
     RecordPutter,
-    RetryPolicy,
     batches,
 )
 

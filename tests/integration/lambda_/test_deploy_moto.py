@@ -5,24 +5,36 @@ API calls are observed with botocore's event hooks on the very clients the deplo
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from click.testing import CliRunner
 
+from consumers.lambda_metrics import DEAD_LETTERS
 from consumers.lambda_settings import (
+    DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SERVICE,
     ENV_CHECK,
     ENV_DEADLETTER_TARGET,
+    ENV_LOG_LEVEL,
+    ENV_METRICS_NAMESPACE,
     ENV_MODEL_CACHE,
     ENV_MODELS,
     ENV_OUTPUT_STREAM,
+    ENV_SERVICE,
+    ENV_TRACING,
     LAMBDA_MODEL_CACHE,
 )
 from streamjury.cli.main import cli
+from streamjury.deploy.alarms import AlarmThresholds
 from streamjury.deploy.artifact import BAKED_MODELS_PATH, HANDLER
+from streamjury.deploy.changes import Change
 from streamjury.deploy.lambda_deploy import DeployClients, DeployRequest, deploy_lambda
+from streamjury.deploy.role import POLICY_NAME
 from streamjury.devservers.moto_server import MotoServer
 from streamjury.esm.config import MappingSettings
 
@@ -76,7 +88,13 @@ def calls(moto_server: MotoServer) -> tuple[DeployClients, Calls]:
     observed = Calls()
     lambda_client = moto_server.client("lambda")
     lambda_client.meta.events.register("before-parameter-build.lambda", observed)
-    return DeployClients(lambda_client, moto_server.client("kinesis")), observed
+    clients = DeployClients(
+        lambda_client,
+        moto_server.client("kinesis"),
+        moto_server.client("cloudwatch"),
+        moto_server.client("iam"),
+    )
+    return clients, observed
 
 
 def request(world: dict[str, str], models: Path, **changes: Any) -> DeployRequest:
@@ -102,17 +120,22 @@ def test_deploy_creates_the_function_and_a_mapping_with_exactly_the_settings_ask
 
     report = deploy_lambda(request(world, models_dir), clients)
 
-    assert [change.action for change in report.changes] == ["created", "created"]
+    assert [change.action for change in report.changes] == ["created"] * 4
     config = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
     assert config["PackageType"] == "Zip"
     assert config["Handler"] == HANDLER
     assert config["Role"] == world["role"]
+    assert config["TracingConfig"] == {"Mode": "Active"}
     assert config["Environment"]["Variables"] == {
         ENV_CHECK: "duration",
         ENV_OUTPUT_STREAM: "verdicts-x",
         ENV_DEADLETTER_TARGET: "kinesis:deadletter-x",
         ENV_MODELS: BAKED_MODELS_PATH,
         ENV_MODEL_CACHE: str(LAMBDA_MODEL_CACHE),
+        ENV_TRACING: "true",
+        ENV_SERVICE: DEFAULT_SERVICE,
+        ENV_METRICS_NAMESPACE: DEFAULT_METRICS_NAMESPACE,
+        ENV_LOG_LEVEL: "INFO",
     }
     assert config["CodeSha256"] == report.package.code_sha256 if report.package else False
     [mapping] = clients.lambda_.list_event_source_mappings(FunctionName=world["function"])[
@@ -140,7 +163,7 @@ def test_a_second_run_with_the_same_arguments_makes_no_update_call(
 
     report = deploy_lambda(request(world, models_dir), clients)
 
-    assert [change.action for change in report.changes] == ["unchanged", "unchanged"]
+    assert [change.action for change in report.changes] == ["unchanged"] * 4
     assert observed.writes() == []
     assert set(observed.names) <= {"GetFunction", "ListEventSourceMappings"}
     after = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
@@ -163,6 +186,8 @@ def test_changed_arguments_update_only_what_changed(
     assert [(c.action, c.fields) for c in report.changes] == [
         ("updated", ("MemorySize",)),
         ("updated", ("BatchSize",)),
+        ("unchanged", ()),
+        ("unchanged", ()),
     ]
     assert observed.writes() == ["UpdateFunctionConfiguration", "UpdateEventSourceMapping"]
     assert set(observed.params_of("UpdateFunctionConfiguration")) == {"FunctionName", "MemorySize"}
@@ -202,7 +227,6 @@ def test_the_cli_deploys_and_reports_unchanged_when_run_again(
         "deploy", "lambda", "duration",
         "--stream", world["stream"],
         "--output-stream", "verdicts",
-        "--role", world["role"],
         "--function-name", world["function"],
         "--zip", "--models", str(models_dir),
         "--batch-size", "10", "--max-retries", "2",
@@ -217,8 +241,106 @@ def test_the_cli_deploys_and_reports_unchanged_when_run_again(
     assert f"function {world['function']}: created" in first.stdout
     assert second.exit_code == 0, second.output
     assert "created" not in second.stdout
-    assert second.stdout.count("unchanged") == 2
+    assert second.stdout.count("unchanged") == 5  # role, function, mapping, two alarms
     [mapping] = moto_server.client("lambda").list_event_source_mappings(
         FunctionName=world["function"]
     )["EventSourceMappings"]
     assert (mapping["BatchSize"], mapping["MaximumRetryAttempts"]) == (10, 2)
+
+
+def test_deploy_creates_both_alarms_on_the_metrics_the_function_emits(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, _ = calls
+    thresholds = AlarmThresholds(
+        iterator_age_ms=120_000, dead_letters=3, actions=("arn:aws:sns:us-east-1:123456789012:ops",)
+    )
+
+    deploy_lambda(request(world, models_dir, service="fraud", alarms=thresholds), clients)
+
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for alarm in clients.cloudwatch.describe_alarms(AlarmNamePrefix=world["function"])[
+            "MetricAlarms"
+        ]
+    }
+    age = alarms[f"{world['function']}-iterator-age"]
+    assert (age["Namespace"], age["MetricName"], age["Statistic"]) == (
+        "AWS/Lambda",
+        "IteratorAge",
+        "Maximum",
+    )
+    assert age["Dimensions"] == [{"Name": "FunctionName", "Value": world["function"]}]
+    assert age["Threshold"] == 120_000
+    assert age["ComparisonOperator"] == "GreaterThanThreshold"
+    assert age["AlarmActions"] == ["arn:aws:sns:us-east-1:123456789012:ops"]
+    letters = alarms[f"{world['function']}-dead-letters"]
+    assert (letters["Namespace"], letters["MetricName"], letters["Statistic"]) == (
+        DEFAULT_METRICS_NAMESPACE,
+        DEAD_LETTERS,
+        "Sum",
+    )
+    assert letters["Dimensions"] == [
+        {"Name": "service", "Value": "fraud"},
+        {"Name": "check", "Value": "duration"},
+    ]
+    assert letters["Threshold"] == 3
+    assert len(alarms) == 2
+
+
+def test_without_a_role_deploy_creates_one_with_only_what_the_function_uses(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, _ = calls
+    asked = request(world, models_dir, role_arn=None)
+
+    report = deploy_lambda(asked, clients)
+    again = deploy_lambda(asked, clients)
+
+    role = clients.iam.get_role(RoleName=asked.role_name)["Role"]
+    config = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
+    assert config["Role"] == role["Arn"]
+    assert report.changes[0] == Change(f"role {asked.role_name}", "created")
+    assert again.changes[0] == Change(f"role {asked.role_name}", "unchanged")
+    document = clients.iam.get_role_policy(RoleName=asked.role_name, PolicyName=POLICY_NAME)[
+        "PolicyDocument"
+    ]
+    policy = json.loads(unquote(document)) if isinstance(document, str) else document
+    statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert set(statements) == {
+        "ReadInputStream",
+        "WriteVerdictsAndDeadLetters",
+        "OnFailureDestination",
+        "Logs",
+        "Tracing",
+    }
+    assert statements["ReadInputStream"]["Resource"] == report.stream_arn
+    assert statements["WriteVerdictsAndDeadLetters"]["Resource"] == [
+        report.stream_arn.replace(world["stream"], "verdicts-x"),
+        report.stream_arn.replace(world["stream"], "deadletter-x"),
+    ]
+    assert statements["OnFailureDestination"] == {
+        "Sid": "OnFailureDestination",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": ON_FAILURE,
+    }
+    assert statements["Logs"]["Resource"].endswith(f":log-group:/aws/lambda/{world['function']}:*")
+    wildcards = [sid for sid, s in statements.items() if "*" in json.dumps(s["Resource"])]
+    assert wildcards == ["Logs", "Tracing"]  # the log streams of its own group; X-Ray has no ARNs
+
+
+def test_switching_tracing_off_updates_only_the_tracing_mode_and_its_variable(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, observed = calls
+    deploy_lambda(request(world, models_dir), clients)
+    observed.made.clear()
+
+    report = deploy_lambda(request(world, models_dir, tracing=False), clients)
+
+    assert report.changes[0].fields == ("Environment", "TracingConfig")
+    sent = observed.params_of("UpdateFunctionConfiguration")
+    assert sent["TracingConfig"] == {"Mode": "PassThrough"}  # moto 5.2 stores only a create's
+    config = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
+    assert config["Environment"]["Variables"][ENV_TRACING] == "false"

@@ -22,12 +22,13 @@ from consumers.lambda_settings import LambdaSettings
 from consumers.lambda_sinks import open_sink
 from streamjury.cli.main import cli
 from streamjury.devservers.kinesis import LocalKinesis
-from streamjury.esm.checkpoints import SqliteCheckpoints
+from streamjury.esm.checkpoints import StoreCheckpoints
 from streamjury.esm.config import MappingSettings
 from streamjury.esm.destinations import WriterDestination
 from streamjury.esm.runner import EventSourceMappingRunner, RunnerOptions
 from streamjury.schemas import DeadLetter, Verdict
 from streamjury.settings import KinesisSettings
+from streamjury.streams.kinesis.checkpoints.sqlite import SqliteCheckpointStore
 from tests.unit.lambda_.support import FailFromKey
 
 if TYPE_CHECKING:
@@ -274,7 +275,8 @@ def test_a_checkpoint_file_lets_the_next_run_resume_after_what_was_processed(
     adapter = make_adapter()
 
     def run_once() -> EventSourceMappingRunner:
-        checkpoints = SqliteCheckpoints(tmp_path / "checkpoints.db", mapping=f"test:{source}")
+        store = SqliteCheckpointStore(tmp_path / "checkpoints.db")
+        checkpoints = StoreCheckpoints(store, mapping="test", stream=source)
         runner = EventSourceMappingRunner(
             handler_of(adapter),
             kinesis,
@@ -324,6 +326,19 @@ def test_the_cli_replays_a_stream_through_a_check_in_dry_run(
     assert [line["deadLetter"]["original_b64"] for line in lines if "deadLetter" in line] == [
         "W10="
     ]
+    sums = summary_sums(result.stderr)  # the live table's final state, as CloudWatch sums it
+    assert (sums["RecordsIn"], sums["Verdicts"], sums["DeadLetters"]) == ("3", "2", "1")
+    assert (sums["ReportedFailures"], sums["ColdStart"]) == ("0", "1")
+
+
+def summary_sums(text: str) -> dict[str, str]:
+    """Metric -> its Sum column, from the table ``lambda run`` prints on stderr."""
+    sums: dict[str, str] = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("│") if cell.strip()]
+        if len(cells) == 6 and cells[1] in ("Count", "Milliseconds"):
+            sums[cells[0]] = cells[3]
+    return sums
 
 
 def test_after_a_split_the_parent_shard_is_finished_before_its_children_start(
@@ -362,3 +377,24 @@ def test_after_a_split_the_parent_shard_is_finished_before_its_children_start(
     assert sorted(verdict_ids(kinesis, streams["verdicts"])) == sorted(
         f"ride-{i}" for i in range(10)
     )
+
+
+def test_latest_reads_only_what_is_written_after_the_runner_starts(
+    kinesis: KinesisClient, streams: dict[str, str], make_adapter: Callable[[], LambdaAdapter]
+) -> None:
+    source = create_stream(kinesis)
+    put(kinesis, source, [(f"old-{i}", ride(f"old-{i}")) for i in range(3)])
+    runner = EventSourceMappingRunner(
+        handler_of(make_adapter()),
+        kinesis,
+        source,
+        MappingSettings(batch_size=10, batching_window_s=0, starting_position="LATEST"),
+        options=FAST,
+    )
+    runner.run(lambda: False, until_idle=True)
+    put(kinesis, source, [(f"new-{i}", ride(f"new-{i}")) for i in range(2)])
+
+    runner.run(lambda: False, until_idle=True)
+
+    assert [i.size for i in runner.invoker.invocations] == [2]
+    assert sorted(verdict_ids(kinesis, streams["verdicts"])) == ["new-0", "new-1"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from models.store import ModelStore
 from producers.synthetic import generate_rides
 from streamjury.devservers.kinesis import LocalKinesis
 from tests.integration.ops.support import STREAMJURY, Service, free_port, wait_for
@@ -111,8 +112,10 @@ def test_the_local_lambda_runner_counts_its_records_outputs_and_shard_lag(
             assert runner.stop() == 0
     logged = [line for line in runner.log_lines() if line.startswith("{")]
     summary = [line for line in runner.log_lines() if not line.startswith("{")]
-    assert len(summary) == 1  # the command's closing line for people; the rest is JSON logs
-    assert summary[0].endswith("7 records settled, 0 discarded")
+    # for people: the metrics table (printed once off a terminal), then the closing line; the
+    # rest is JSON logs
+    assert "7 records settled, 0 discarded" in summary[-1]
+    assert any("RecordsIn" in line for line in summary[:-1])
     lines = [json.loads(line) for line in logged]
     assert any(
         line.get("service") == "lambda" and line.get("partition") == "shardId-000000000000"
@@ -121,8 +124,7 @@ def test_the_local_lambda_runner_counts_its_records_outputs_and_shard_lag(
 
 
 def model_version(models: Path) -> str:
-    manifest = json.loads((models / "duration" / "manifest.json").read_text())
-    return str(manifest["version"])
+    return ModelStore(models).version("duration")
 
 
 def test_a_consumer_on_kinesis_reports_seconds_behind_latest_per_shard_not_record_lag(

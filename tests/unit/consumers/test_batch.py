@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from consumers.batch import MODEL_ERROR, RecordOutcome, process_batch
+from consumers.batch import MODEL_ERROR, process_batch
 from consumers.check import CheckModel, CheckSpec, Prediction
 from streamjury.schemas import (
     MAX_RECORD_BYTES,
@@ -554,17 +554,3 @@ def test_verdicts_have_no_validators_that_building_them_directly_would_skip() ->
         assert not decorators.root_validators
         assert not decorators.model_validators
         assert model.model_post_init is BaseModel.model_post_init
-
-
-def test_an_outcome_built_for_a_verdict_equals_one_built_the_ordinary_way(
-    spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory, make_record: RecordFactory
-) -> None:
-    record = make_record(make_ride())
-    (verdict,) = process_batch(spec, model, [record], stage=STAGE).verdicts
-
-    outcome = RecordOutcome.of_verdict(record, verdict)
-
-    assert outcome == RecordOutcome(record, verdict=verdict)
-    assert outcome.dead_letter is None
-    with pytest.raises(AttributeError):
-        outcome.verdict = None  # type: ignore[misc]

@@ -10,7 +10,7 @@ import pytest
 
 from consumers.check import CheckModel, CheckSpec, Prediction
 from consumers.runtime import ConsumerRuntime, RuntimeConfig
-from streamjury.errors import DeliveryError
+from streamjury.errors import DeliveryError, PartialDeliveryError
 from streamjury.schemas import DeadLetter, RideEvent, UploadEvent, Verdict
 from streamjury.streams.base import OutRecord, Record, StartFrom, StreamConsumer, StreamProducer
 from streamjury.streams.memory import MemoryBackend
@@ -274,6 +274,33 @@ def test_a_flush_that_keeps_failing_stops_the_runtime_without_committing(
     assert sleeps == [0.5, 1.0, 2.0]
 
 
+def test_a_stop_requested_while_a_write_is_retried_ends_the_retries_and_commits_nothing(
+    backend: MemoryBackend, spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory
+) -> None:
+    """A SIGTERM during a retry schedule must not wait out every attempt (an orchestrator's
+    termination grace is shorter): the batch stays uncommitted, and the next reader redoes it."""
+    ids = publish_rides(backend, make_ride, 5)
+    producer = FailingProducer(backend.producer(), 99)
+    sleeps: list[float] = []
+    runtime = runtime_for(spec, model, producer, sleeps=sleeps)
+    stop = {"asked": False}
+
+    def stop_after_the_first_failure() -> bool:
+        stop["asked"] = stop["asked"] or producer.failures < 99
+        return stop["asked"]
+
+    consumer = consumer_for(backend, runtime)
+    runtime.run(consumer, stop_after_the_first_failure)
+    consumer.close()
+
+    assert producer.failures == 98  # one attempt, no retry
+    assert sleeps == []
+    assert backend.committed(RIDES, GROUP) == {}
+    recovered = runtime_for(spec, model, backend.producer())
+    drain(recovered, consumer_for(backend, recovered))
+    assert sorted(verdict_ids(backend)) == sorted(ids)
+
+
 def test_a_flush_that_recovers_delivers_every_verdict_then_commits(
     backend: MemoryBackend, spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory
 ) -> None:
@@ -286,6 +313,53 @@ def test_a_flush_that_recovers_delivers_every_verdict_then_commits(
     assert sorted(verdict_ids(backend)) == sorted(ids)
     assert uncommitted(backend) == 0
     assert sleeps == [0.5, 1.0]
+
+
+class PartlyFailingProducer:
+    """Fault injection: the first flush writes every other record and says, by stream, which
+    ones it did not write (as the Kafka producer does); later flushes write everything."""
+
+    def __init__(self, inner: StreamProducer) -> None:
+        self.inner = inner
+        self.failed = False
+        self.pending: list[tuple[str, list[OutRecord]]] = []
+        self.sent: list[list[str]] = []
+        """The keys of each flush's records, in order."""
+
+    def send(self, stream: str, records: Sequence[OutRecord]) -> None:
+        self.pending.append((stream, list(records)))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        pending, self.pending = self.pending, []
+        self.sent.append([record.key for _, records in pending for record in records])
+        unwritten: dict[str, tuple[int, ...]] = {}
+        for stream, records in pending:
+            written = records if self.failed else records[::2]
+            unwritten[stream] = () if self.failed else tuple(range(1, len(records), 2))
+            self.inner.send(stream, written)
+        self.inner.flush(timeout)
+        if not self.failed:
+            self.failed = True
+            indices = tuple(i for stream_indices in unwritten.values() for i in stream_indices)
+            raise PartialDeliveryError("half of it", indices, unwritten)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_retried_flush_re_sends_only_what_the_producer_says_was_not_written(
+    backend: MemoryBackend, spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory
+) -> None:
+    ids = publish_rides(backend, make_ride, 6)
+    producer = PartlyFailingProducer(backend.producer())
+    runtime = runtime_for(spec, model, producer)
+
+    drain(runtime, consumer_for(backend, runtime))
+
+    first, retry = producer.sent
+    assert retry == first[1::2]
+    assert sorted(verdict_ids(backend)) == sorted(ids)  # each exactly once
+    assert uncommitted(backend) == 0
 
 
 class StopDuringPredict:

@@ -27,6 +27,12 @@ def test_the_group_defaults_to_one_per_check() -> None:
     assert ConsumerSettings(check="tip", group="tips-v2").group_name == "tips-v2"
 
 
+def test_the_default_group_lives_under_the_stream_prefix() -> None:
+    settings = ConsumerSettings(check="tip", stream_prefix="blue-")
+    assert settings.group_name == "blue-streamjury-tip"
+    assert ConsumerSettings(check="tip", stream_prefix="green-").group_name != settings.group_name
+
+
 def test_env_vars_configure_the_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMJURY_CONSUMER_BATCH_SIZE", "64")
     monkeypatch.setenv("STREAMJURY_CONSUMER_START", "latest")

@@ -1,11 +1,11 @@
-"""Specification of the joiner: per-batch decisions, timers, retention and partition restore."""
+"""Specification of the joiner: per-verdict decisions, timers, retention and partition restore."""
 
 from __future__ import annotations
 
 import pytest
 
 from decision.join_state import JoinState, decide, record_verdict
-from decision.joiner import MAX_CHECKS_PER_EVENT, Joiner
+from decision.joiner import MAX_CHECKS_PER_EVENT, Changes, Joiner
 from decision.policy import Policy
 from tests.unit.decision.support import FakeClock, VerdictFactory
 
@@ -42,6 +42,42 @@ def test_a_batch_with_all_of_an_events_verdicts_yields_one_decision(
     state = changes.states["up-1"]
     assert state is not None
     assert state.decided is not None
+
+
+def published(changes: list[Changes]) -> list[bytes]:
+    """Every decision of ``changes`` as published, but for its ``decided_at``."""
+    return [
+        record.to_decision().model_dump_json(exclude={"decided_at"}).encode()
+        for batch in changes
+        for record in batch.decision_records
+    ]
+
+
+def test_where_batches_are_cut_never_changes_the_decisions(
+    policy: Policy, make_verdict: VerdictFactory, clock: FakeClock
+) -> None:
+    # An early removal, then the other checks: replayed after a crash on an at-least-once
+    # backend, the same verdicts may arrive in one batch where they first came in three.
+    verdicts = [
+        make_verdict("copyright", event_id="up-1", score=0.95),
+        make_verdict("nsfw", event_id="up-1", score=0.7),
+        make_verdict("violence", event_id="up-1", score=0.1),
+    ]
+    one_batch = Joiner(policy, retention_s=RETENTION_S)
+    one_batch.restore(PARTITION, [])
+    for verdict in verdicts:
+        one_batch.offer(PARTITION, verdict, clock())
+    together = [one_batch.settle(clock())]
+    three_batches = Joiner(policy, retention_s=RETENTION_S)
+    three_batches.restore(PARTITION, [])
+    apart = []
+    for verdict in verdicts:
+        three_batches.offer(PARTITION, verdict, clock())
+        apart.append(three_batches.settle(clock()))
+
+    assert published(together) == published(apart)
+    assert [d.outcome for d in together[0].decisions] == ["remove"]
+    assert [v.check for v in together[0].decisions[0].verdicts] == ["copyright"]
 
 
 def test_verdicts_across_batches_are_joined(

@@ -82,6 +82,10 @@ def decisions(backend: MemoryBackend) -> list[Decision]:
     return [Decision.model_validate_json(r.value) for r in read_all(backend, STREAMS.decisions)]
 
 
+def dead_letters(backend: MemoryBackend) -> list[DeadLetter]:
+    return [DeadLetter.model_validate_json(r.value) for r in read_all(backend, STREAMS.deadletter)]
+
+
 def outcomes(backend: MemoryBackend) -> dict[tuple[str, int], str]:
     """(event_id, revision) -> outcome of every decision published."""
     found: dict[tuple[str, int], str] = {}
@@ -349,3 +353,126 @@ def test_run_finishes_the_batch_in_hand_when_asked_to_stop(
     assert stats.decisions == 1
     assert outcomes(backend) == {("up-1", 1): "approve"}
     assert sum(backend.committed(STREAMS.verdicts, GROUP).values()) == 3
+
+
+def one_at_a_time(
+    backend: MemoryBackend, policy: Policy, clock: FakeClock, grace_s: float = 10.0
+) -> DecisionService:
+    """A service whose batches hold one verdict, so a catch-up takes several steps."""
+    config = ServiceConfig(
+        group=GROUP,
+        writer_id="test",
+        batch_size=1,
+        batch_timeout_s=0.01,
+        catch_up_grace_s=grace_s,
+    )
+    service = DecisionService(
+        backend, Joiner(policy, retention_s=RETENTION_S), STREAMS, config, clock=clock
+    )
+    service.start()
+    return service
+
+
+def test_verdicts_waiting_in_the_stream_win_over_a_timeout_that_passed_during_downtime(
+    backend: MemoryBackend,
+    make_verdict: VerdictFactory,
+    clock: FakeClock,
+    policy: Policy,
+) -> None:
+    crashed = one_at_a_time(backend, policy, clock)
+    publish(backend, *upload(make_verdict, "up-1", copyright=0.1))
+    drain(crashed)
+    backend.fence(GROUP)
+    publish(backend, *upload(make_verdict, "up-1", nsfw=0.1, violence=0.1))
+    clock.advance(policy.upload.timeout_s * 2)  # down for longer than the timeout
+
+    replacement = one_at_a_time(backend, policy, clock)
+    drain(replacement)
+    replacement.close()
+
+    assert outcomes(backend) == {("up-1", 1): "approve"}
+
+
+def test_timers_run_again_once_the_partition_is_caught_up(
+    backend: MemoryBackend,
+    make_verdict: VerdictFactory,
+    clock: FakeClock,
+    policy: Policy,
+) -> None:
+    crashed = one_at_a_time(backend, policy, clock)
+    publish(backend, *upload(make_verdict, "up-1", copyright=0.1))
+    drain(crashed)
+    backend.fence(GROUP)
+    publish(backend, *upload(make_verdict, "up-1", nsfw=0.1))
+    clock.advance(policy.upload.timeout_s * 2)
+
+    replacement = one_at_a_time(backend, policy, clock)
+    drain(replacement)
+    replacement.step()
+    replacement.close()
+
+    (decision,) = decisions(backend)
+    assert (decision.outcome, decision.missing_checks) == ("review", ["violence"])
+
+
+def test_a_held_partition_that_stays_silent_counts_as_caught_up_after_the_grace(
+    backend: MemoryBackend,
+    make_verdict: VerdictFactory,
+    clock: FakeClock,
+    policy: Policy,
+) -> None:
+    grace_s = policy.upload.timeout_s * 3
+    service = one_at_a_time(backend, policy, clock, grace_s=grace_s)
+    publish(backend, *upload(make_verdict, "up-1", copyright=0.1))
+    drain(service)
+    partition = read_all(backend, STREAMS.verdicts)[0].partition
+    service._joiner.hold(partition)  # as if its end offset were never delivered (a txn marker)
+    service._catch_up[partition] = (10**9, clock())
+    clock.advance(policy.upload.timeout_s)
+    service.step()
+    assert decisions(backend) == []
+
+    clock.advance(grace_s)
+    service.step()
+    service.close()
+
+    (decision,) = decisions(backend)
+    assert decision.missing_checks == ["nsfw", "violence"]
+
+
+def from_offset(verdict: Verdict, offset: int, **changes: object) -> Verdict:
+    source = verdict.source.model_copy(update={"offset": offset})
+    return verdict.model_copy(update={"source": source, **changes})
+
+
+def test_the_same_event_id_with_other_content_is_dead_lettered_and_counted(
+    backend: MemoryBackend, start_service: StartService, make_verdict: VerdictFactory
+) -> None:
+    service = start_service()
+    first = make_verdict("copyright", event_id="up-1", score=0.1)
+    publish(backend, first, *upload(make_verdict, "up-1", nsfw=0.1, violence=0.1))
+    drain(service)
+
+    publish(backend, from_offset(first, 7, score=0.99))  # a protected fingerprint this time
+    drain(service)
+
+    (letter,) = dead_letters(backend)
+    assert letter.reason.startswith("conflicting duplicate: event up-1 check copyright")
+    assert "score 0.99" in letter.reason
+    assert service.stats.conflicting_duplicates == 1
+
+
+def test_the_same_event_sent_twice_or_redelivered_is_a_harmless_duplicate(
+    backend: MemoryBackend, start_service: StartService, make_verdict: VerdictFactory
+) -> None:
+    service = start_service()
+    first = make_verdict("copyright", event_id="up-1", score=0.1)
+    publish(backend, first, *upload(make_verdict, "up-1", nsfw=0.1, violence=0.1))
+    drain(service)
+
+    publish(backend, from_offset(first, 7), first.model_copy(update={"model_version": "2"}))
+    drain(service)
+
+    assert dead_letters(backend) == []
+    assert outcomes(backend) == {("up-1", 1): "approve"}
+    assert service.stats.conflicting_duplicates == 0

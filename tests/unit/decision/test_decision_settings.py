@@ -21,6 +21,14 @@ def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.policy is None
 
 
+def test_the_default_group_lives_under_the_stream_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMJURY_DECISION_GROUP", raising=False)
+    monkeypatch.setenv("STREAMJURY_STREAM_PREFIX", "blue-")
+
+    assert DecisionSettings().group == "blue-streamjury-decision"
+    assert DecisionSettings(group="mine").group == "mine"
+
+
 def test_env_vars_configure_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMJURY_DECISION_RETENTION_S", "120")
     monkeypatch.setenv("STREAMJURY_DECISION_POLICY", "/etc/streamjury/policy.toml")

@@ -14,6 +14,7 @@ from streamjury.demo.services import pipeline_services, service_env
 from streamjury.demo.settings import DemoSettings
 from streamjury.errors import ConfigError
 from streamjury.settings import KafkaSettings, KinesisSettings
+from streamjury.streams.names import StreamNames
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 CHECKS = ["duration", "tip", "copyright", "nsfw", "violence"]
@@ -60,7 +61,10 @@ def test_a_broker_run_uses_a_private_stream_and_group_prefix_after_the_users() -
 
     assert plan.settings.stream_prefix == "team.demo-20260304-050607-ab12-"
     assert plan.group_prefix == plan.settings.stream_prefix
-    assert plan.settings.streams.decisions == "team.demo-20260304-050607-ab12-decisions"
+    assert (
+        StreamNames(plan.settings.stream_prefix).decisions
+        == "team.demo-20260304-050607-ab12-decisions"
+    )
     assert plan.run_dir == Path(".streamjury/demo-20260304-050607-ab12")
 
 
@@ -110,6 +114,20 @@ def test_broker_connection_flags_reach_every_service(monkeypatch: pytest.MonkeyP
     for spec in pipeline_services(kinesis, "/models"):
         assert flag(spec.args, "--kinesis-endpoint") == "http://k:4567"
         assert "--localstack" in spec.args
+
+
+def test_kinesis_services_share_the_checkpoint_store_of_the_process_that_starts_them(
+    tmp_path: Path,
+) -> None:
+    local = DemoSettings(backend="kinesis", local_dir=tmp_path / "run")
+    in_dynamodb = DemoSettings(
+        backend="kinesis", local_dir=tmp_path, kinesis=KinesisSettings(checkpoint_table="cp")
+    )
+
+    for spec in pipeline_services(local, "/models"):
+        assert flag(spec.args, "--local-dir") == str((tmp_path / "run").resolve())
+    for spec in pipeline_services(in_dynamodb, "/models"):
+        assert "--local-dir" not in spec.args
 
 
 def test_demo_settings_come_from_env_vars_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:

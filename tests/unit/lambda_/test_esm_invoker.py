@@ -5,6 +5,8 @@ Each test scripts a handler's behaviour and checks what was invoked, checkpointe
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +16,13 @@ import pytest
 from consumers.lambda_events import KinesisEvent
 from streamjury.esm.config import MappingSettings
 from streamjury.esm.event import ShardRecord, StreamIdentity
-from streamjury.esm.invoker import BatchInvoker, InvokerConfig
+from streamjury.esm.invoker import (
+    MAX_SYNC_PAYLOAD_BYTES,
+    PAYLOAD_TOO_LARGE,
+    TIMED_OUT,
+    BatchInvoker,
+    InvokerConfig,
+)
 
 SHARD = "shardId-000000000000"
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/rides"
@@ -56,13 +64,21 @@ class ScriptedHandler:
 
 
 def invoker(
-    handler: ScriptedHandler, destination: Collected, clock: datetime = NOW, **settings: Any
+    handler: Any,
+    destination: Collected,
+    clock: datetime = NOW,
+    *,
+    max_payload_bytes: int = MAX_SYNC_PAYLOAD_BYTES,
+    timeout_s: float = 60.0,
+    **settings: Any,
 ) -> BatchInvoker:
     config = InvokerConfig(
         function_name="streamjury-test",
         function_arn=FUNCTION_ARN,
         origin=StreamIdentity(STREAM_ARN, "us-east-1", "arn:aws:iam::123456789012:role/test"),
         retry_backoff_s=0.0,
+        max_payload_bytes=max_payload_bytes,
+        timeout_s=timeout_s,
     )
     return BatchInvoker(
         handler,
@@ -262,3 +278,79 @@ def test_a_stop_request_leaves_the_unsettled_rest_for_the_next_run() -> None:
     assert not settled
     assert len(handler.batches) == 1
     assert checkpoints == []
+
+
+class Sizes:
+    """A handler that remembers the byte size of every event it is sent."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.counts: list[int] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        self.sizes.append(len(json.dumps(event)))
+        self.counts.append(len(event["Records"]))
+        return {"batchItemFailures": []}
+
+
+def test_no_invocation_exceeds_the_6_mb_synchronous_payload_cap() -> None:
+    records = make_records([bytes([i]) * 700_000 for i in range(12)])  # 8.4 MB, ~11 MB base64
+    handler, destination = Sizes(), Collected()
+    checkpoints: list[ShardRecord] = []
+
+    subject = invoker(handler, destination)
+    settled = subject.settle(records, checkpoints.append)
+
+    assert settled
+    assert max(handler.sizes) <= MAX_SYNC_PAYLOAD_BYTES
+    assert sum(handler.counts) == 12  # every record sent once, in order, none skipped
+    assert handler.counts == [6, 6]
+    assert checkpoints == [records[5], records[11]]
+    assert subject.payload_splits == 1
+    assert destination.documents == []
+
+
+def test_a_lone_record_over_the_cap_is_never_invoked_and_is_discarded_after_the_retries() -> None:
+    records = make_records([b"small", b"x" * 2_000, b"after"])
+    handler, destination = ScriptedHandler(raise_on_poison), Collected()
+    checkpoints: list[ShardRecord] = []
+
+    subject = invoker(handler, destination, max_payload_bytes=2_000, max_retries=2)
+    subject.settle(records, checkpoints.append)
+
+    assert handler.batches == [[b"small"], [b"after"]]
+    [document] = destination.documents
+    assert document["KinesisBatchInfo"]["startSequenceNumber"] == records[1].sequence_number
+    assert document["KinesisBatchInfo"]["batchSize"] == 1
+    assert document["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert document["requestContext"]["approximateInvokeCount"] == 3
+    refused = [i for i in subject.invocations if i.error and PAYLOAD_TOO_LARGE in i.error]
+    assert len(refused) == 3
+    assert checkpoints[-1] == records[-1]
+
+
+def test_a_function_that_overruns_its_timeout_failed_even_if_it_answered_success() -> None:
+    calls: list[int] = []
+
+    def slow_first_time(event: dict[str, Any], context: Any) -> Any:
+        calls.append(len(event["Records"]))
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return {"batchItemFailures": []}
+
+    records = make_records([b"a", b"b"])
+    destination = Collected()
+    checkpoints: list[ShardRecord] = []
+
+    subject = invoker(
+        slow_first_time, destination, timeout_s=0.1, bisect_on_error=False, max_retries=3
+    )
+    subject.settle(records, checkpoints.append)
+
+    assert calls == [2, 2]  # the timed-out invocation is retried as a whole
+    assert subject.timeouts == 1
+    assert subject.invocations[0].result == "error"
+    assert subject.invocations[0].error is not None
+    assert subject.invocations[0].error.startswith(TIMED_OUT)
+    assert checkpoints == [records[-1]]
+    assert destination.documents == []

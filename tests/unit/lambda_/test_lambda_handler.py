@@ -232,3 +232,100 @@ def test_an_empty_batch_writes_nothing_and_succeeds(models_dir: Path) -> None:
 
     assert response == {"batchItemFailures": []}
     assert verdicts.records == letters.records == []
+
+
+def test_a_record_whose_data_is_not_base64_is_dead_lettered_alone(models_dir: Path) -> None:
+    event = load_event("kinesis-rides")
+    broken = records_of(event)[2]
+    broken["kinesis"]["data"] = "%%% not base64 %%%"
+    verdicts, letters = MemorySink(), MemorySink()
+
+    response = adapter("duration", models_dir, verdicts, letters).handle(event)
+
+    assert response == {"batchItemFailures": []}
+    assert len(verdicts.records) == len(records_of(event)) - 1
+    [letter] = [DeadLetter.model_validate_json(record.value) for record in letters.records]
+    assert "base64" in letter.reason
+    assert letter.original == b"%%% not base64 %%%"
+    assert letter.source is not None
+    assert str(letter.source.offset) == broken["kinesis"]["sequenceNumber"]
+
+
+def test_a_record_without_even_a_sequence_number_fails_the_invocation(models_dir: Path) -> None:
+    event = load_event("kinesis-rides")
+    del records_of(event)[0]["kinesis"]["sequenceNumber"]
+
+    with pytest.raises(InvalidEvent, match="Records\\[0\\]"):
+        adapter("duration", models_dir, MemorySink(), MemorySink()).handle(event)
+
+
+class ShrinkingContext:
+    """Lambda's context whose remaining time is scripted: one value per look."""
+
+    function_name = "streamjury-duration"
+    aws_request_id = "req-1"
+
+    def __init__(self, remaining_ms: list[int]) -> None:
+        self.remaining_ms = remaining_ms
+        self.looks = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        value = self.remaining_ms[min(self.looks, len(self.remaining_ms) - 1)]
+        self.looks += 1
+        return value
+
+
+class Observed:
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def observe(self, metrics: Any) -> None:
+        self.seen.append(metrics)
+
+
+def test_near_the_deadline_the_rest_of_the_batch_is_handed_back_not_started(
+    models_dir: Path,
+) -> None:
+    event = load_event("kinesis-rides")  # six rides
+    verdicts, letters, observed = MemorySink(), MemorySink(), Observed()
+    spec = get_check("duration")
+    subject = LambdaAdapter(
+        spec,
+        spec.load_model(ModelStore(models_dir)),
+        Outputs(verdicts, letters),
+        stage="lambda:duration",
+        observers=[observed],
+        deadline_margin_ms=2_000,
+        chunk_records=2,
+    )
+    context = ShrinkingContext([50_000, 1_500])  # before chunk 2: plenty; before chunk 3: not
+
+    response = subject.handle(event, context)
+
+    fourth = records_of(event)[4]["kinesis"]["sequenceNumber"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": fourth}]}
+    assert [r.key for r in verdicts.records] == [
+        Verdict.model_validate_json(r.value).event_id for r in verdicts.records
+    ]
+    assert len(verdicts.records) == 4  # the first two chunks, written before stopping
+    [metrics] = observed.seen
+    assert (metrics.reported_failures, metrics.deadline_stop) == (2, True)
+    assert context.looks == 2
+
+
+def test_with_time_to_spare_every_chunk_is_done(models_dir: Path) -> None:
+    event = load_event("kinesis-rides")
+    verdicts = MemorySink()
+    spec = get_check("duration")
+    subject = LambdaAdapter(
+        spec,
+        spec.load_model(ModelStore(models_dir)),
+        Outputs(verdicts, MemorySink()),
+        stage="lambda:duration",
+        chunk_records=2,
+    )
+
+    response = subject.handle(event, ShrinkingContext([600_000]))
+
+    assert response == {"batchItemFailures": []}
+    assert len(verdicts.records) == len(records_of(event))

@@ -11,10 +11,15 @@ from pydantic import ValidationError
 from consumers.lambda_settings import (
     ENV_CHECK,
     ENV_DEADLETTER_TARGET,
+    ENV_DEADLINE_MARGIN_MS,
     ENV_DRY_RUN,
+    ENV_LOG_LEVEL,
+    ENV_METRICS_NAMESPACE,
     ENV_MODEL_CACHE,
     ENV_MODELS,
     ENV_OUTPUT_STREAM,
+    ENV_SERVICE,
+    ENV_TRACING,
     FUNCTION_ENV_VARS,
     LambdaSettings,
 )
@@ -29,6 +34,11 @@ def test_each_env_var_constant_sets_its_setting(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(ENV_MODELS, "s3://bucket/models")
     monkeypatch.setenv(ENV_MODEL_CACHE, "/tmp/cache-here")
     monkeypatch.setenv(ENV_DRY_RUN, "1")
+    monkeypatch.setenv(ENV_TRACING, "true")
+    monkeypatch.setenv(ENV_DEADLINE_MARGIN_MS, "1500")
+    monkeypatch.setenv(ENV_SERVICE, "fraud")
+    monkeypatch.setenv(ENV_METRICS_NAMESPACE, "Fraud/Checks")
+    monkeypatch.setenv(ENV_LOG_LEVEL, "debug")
 
     settings = LambdaSettings()
 
@@ -38,12 +48,20 @@ def test_each_env_var_constant_sets_its_setting(monkeypatch: pytest.MonkeyPatch)
     assert settings.models == "s3://bucket/models"
     assert str(settings.model_cache) == "/tmp/cache-here"
     assert settings.dry_run is True
+    assert settings.tracing is True
+    assert settings.deadline_margin_ms == 1500
+    assert (settings.service, settings.metrics_namespace) == ("fraud", "Fraud/Checks")
+    assert settings.log_level == "DEBUG"
     assert set(FUNCTION_ENV_VARS) == {
         ENV_CHECK,
         ENV_OUTPUT_STREAM,
         ENV_DEADLETTER_TARGET,
         ENV_MODELS,
         ENV_MODEL_CACHE,
+        ENV_TRACING,
+        ENV_SERVICE,
+        ENV_METRICS_NAMESPACE,
+        ENV_LOG_LEVEL,
     }
 
 

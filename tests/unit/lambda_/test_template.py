@@ -12,10 +12,21 @@ from typing import Any
 import pytest
 import yaml
 
-from consumers.lambda_settings import FUNCTION_ENV_VARS, LAMBDA_MODEL_CACHE
+from consumers.lambda_settings import (
+    DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SERVICE,
+    ENV_LOG_LEVEL,
+    ENV_METRICS_NAMESPACE,
+    ENV_SERVICE,
+    ENV_TRACING,
+    FUNCTION_ENV_VARS,
+    LAMBDA_MODEL_CACHE,
+)
 from consumers.registry import CHECKS
+from streamjury.deploy.alarms import AlarmThresholds, alarm_requests
 from streamjury.deploy.lambda_deploy import function_environment
 from streamjury.deploy.mapping import mapping_request
+from streamjury.deploy.role import TRACING_ACTIONS, RoleNeeds, policy_document
 from streamjury.esm.config import MappingSettings
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
@@ -121,5 +132,92 @@ def test_functions_are_images_with_the_handler_role_it_needs(
         assert all(
             "*" not in str(statement.get("Resource", "")).replace("streamjury-*", "")
             for statement in statements
-            if isinstance(statement, dict)
+            if isinstance(statement, dict) and statement.get("Sid") != "Tracing"
         ), f"{check}: a wildcard resource is not least privilege"
+
+
+def test_roles_grant_what_deploy_grants_and_x_ray_alone_takes_a_wildcard(
+    template: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    needs = RoleNeeds(
+        function_name="streamjury-duration",
+        stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/rides",
+        output_stream="verdicts",
+        deadletter_target="kinesis:deadletter",
+        on_failure_arn="arn:aws:sqs:us-east-1:123456789012:on-failure",
+        models="s3://bucket/models",
+    )
+    granted = {s["Sid"]: s for s in policy_document(needs)["Statement"]}
+    for check, properties in functions.items():
+        role = template["Resources"][properties["Role"]["!GetAtt"].removesuffix(".Arn")]
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        declared = {s["Sid"]: s for s in _statements(statements)}
+        assert declared.keys() == granted.keys(), check
+        for sid, statement in declared.items():
+            actions = statement["Action"]
+            expected = granted[sid]["Action"]
+            assert _as_set(actions) == _as_set(expected), f"{check}: {sid}"
+        assert declared["Tracing"]["Resource"] == "*"
+        assert set(declared["Tracing"]["Action"]) == set(TRACING_ACTIONS)
+
+
+def test_every_function_traces_and_sets_the_powertools_environment(
+    template: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    parameters = template["Parameters"]
+    for check, properties in functions.items():
+        assert properties["Tracing"] == "Active", check
+        variables = properties["Environment"]["Variables"]
+        assert variables[ENV_TRACING] == "true", check
+        assert variables[ENV_SERVICE] == {"!Ref": "ServiceName"}, check
+        assert variables[ENV_METRICS_NAMESPACE] == {"!Ref": "MetricsNamespace"}, check
+        assert variables[ENV_LOG_LEVEL] == {"!Ref": "LogLevel"}, check
+    assert parameters["ServiceName"]["Default"] == DEFAULT_SERVICE
+    assert parameters["MetricsNamespace"]["Default"] == DEFAULT_METRICS_NAMESPACE
+
+
+def test_each_function_has_the_two_alarms_deploy_creates(
+    template: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    alarms = [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    defaults = AlarmThresholds()
+    parameters = template["Parameters"]
+    assert parameters["IteratorAgeAlarmMs"]["Default"] == defaults.iterator_age_ms
+    assert parameters["DeadLetterAlarmCount"]["Default"] == defaults.dead_letters
+    static = ("MetricName", "Statistic", "Period", "EvaluationPeriods")
+    static += ("ComparisonOperator", "TreatMissingData", "Unit")
+    for check in functions:
+        [age_wanted, letters_wanted] = alarm_requests(
+            f"streamjury-{check}", check, DEFAULT_SERVICE, DEFAULT_METRICS_NAMESPACE
+        )
+        [age] = [a for a in alarms if a["AlarmName"]["!Sub"].endswith(f"-{check}-iterator-age")]
+        [letters] = [a for a in alarms if a["AlarmName"]["!Sub"].endswith(f"-{check}-dead-letters")]
+        for name in static:
+            assert age[name] == age_wanted[name], f"{check}: iterator age {name}"
+            assert letters[name] == letters_wanted[name], f"{check}: dead letters {name}"
+        assert age["Namespace"] == age_wanted["Namespace"] == "AWS/Lambda"
+        assert age["Threshold"] == {"!Ref": "IteratorAgeAlarmMs"}
+        assert letters["Namespace"] == {"!Ref": "MetricsNamespace"}
+        assert letters["Threshold"] == {"!Ref": "DeadLetterAlarmCount"}
+        assert [d["Name"] for d in letters["Dimensions"]] == [
+            d["Name"] for d in letters_wanted["Dimensions"]
+        ]
+        assert letters["Dimensions"][1]["Value"] == check
+
+
+def _statements(statements: list[Any]) -> list[dict[str, Any]]:
+    """Statements with ``!If [cond, statement, NoValue]`` resolved to the statement."""
+    found: list[dict[str, Any]] = []
+    for statement in statements:
+        if "!If" in statement:
+            statement = statement["!If"][1]
+        found.append(statement)
+    return found
+
+
+def _as_set(actions: str | list[str]) -> set[str]:
+    return {actions} if isinstance(actions, str) else set(actions)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from models.manifest import Manifest
+from models.store import ModelStore
 from models.train import train_all
 
 TRAIN_ROWS = 2_000
@@ -28,11 +29,7 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def manifests(trained_dir: Path) -> dict[str, Manifest]:
-    return {
-        folder.name: Manifest.read(folder / "manifest.json")
-        for folder in trained_dir.iterdir()
-        if folder.is_dir()
-    }
+    return {manifest.name: manifest for manifest in ModelStore(trained_dir).manifests()}
 
 
 @pytest.fixture

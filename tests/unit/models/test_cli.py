@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from models.manifest import Manifest
+from models.store import ModelStore
 from models.train import MIN_ROWS, MODEL_NAMES
 from streamjury.cli.main import main
+from tests.unit.models.support import add_version, live_file
 
 pytestmark = pytest.mark.usefixtures("restore_root_logging")
 
@@ -28,7 +30,7 @@ def test_train_writes_every_model_and_prints_metrics_beside_baselines(
     out = capsys.readouterr().out
     assert code == 0
     for name in MODEL_NAMES:
-        assert (tmp_path / name / "manifest.json").is_file()
+        assert live_file(tmp_path, name, "manifest.json").is_file()
         assert name in out
     assert "baseline" in out
     assert "5 models in" in out
@@ -65,7 +67,7 @@ def test_train_models_location_comes_from_the_env_var(
     code = run("train", "--rows", str(MIN_ROWS))
 
     assert code == 0
-    assert (tmp_path / "from-env" / "duration" / "model.joblib").is_file()
+    assert live_file(tmp_path / "from-env", "duration", "model.joblib").is_file()
 
 
 @pytest.mark.parametrize(
@@ -111,3 +113,65 @@ def test_training_into_s3_is_refused_with_a_hint(
 
     assert code == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_models_list_shows_every_version_and_which_alias_names_it(
+    models_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = ModelStore(models_copy).version("duration")
+    add_version(models_copy, "duration", "duration-v2")
+    ModelStore(models_copy).promote("duration", "duration-v2", alias="candidate")
+
+    code = run("models", "list", "--models", str(models_copy))
+
+    out = capsys.readouterr().out
+    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if "│" in line}
+    assert code == 0
+    assert "candidate" in rows["duration-v2"]
+    assert "production" in rows[live]
+
+
+def test_models_promote_then_rollback_move_the_production_alias(
+    models_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = ModelStore(models_copy).version("tip")
+    add_version(models_copy, "tip", "tip-v2")
+
+    promoted = run("models", "promote", "tip", "tip-v2", "--models", str(models_copy))
+    after_promote = ModelStore(models_copy).version("tip")
+    rolled_back = run("models", "rollback", "tip", "--models", str(models_copy))
+
+    out = capsys.readouterr().out
+    assert (promoted, rolled_back) == (0, 0)
+    assert after_promote == "tip-v2"
+    assert ModelStore(models_copy).version("tip") == live
+    assert f"tip: production -> tip-v2 (was {live})" in out
+
+
+def test_promoting_an_unknown_version_is_a_one_line_error(
+    models_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run("models", "promote", "tip", "tip-nope", "--models", str(models_copy))
+
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "tip-nope" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_training_again_adds_versions_without_moving_production_unless_asked(
+    tmp_path: Path,
+) -> None:
+    rows = str(MIN_ROWS)
+    run("train", "--out", str(tmp_path), "--rows", rows)
+    first = ModelStore(tmp_path).version("duration")
+
+    run("train", "--out", str(tmp_path), "--rows", rows, "--seed", "1")
+    after_second = ModelStore(tmp_path).version("duration")
+    run("train", "--out", str(tmp_path), "--rows", rows, "--seed", "2", "--promote")
+    versions = ModelStore(tmp_path).versions("duration")
+
+    assert after_second == first
+    assert len(versions) == 3
+    assert ModelStore(tmp_path).version("duration") == versions[-1].version

@@ -18,6 +18,7 @@ from models.rides import DurationRegressor
 from models.store import ModelSettings, ModelStore, default_s3_client, ensure_trained, load_typed
 from models.train import MIN_ROWS, MODEL_NAMES
 from streamjury.errors import ConfigError, IntegrityError, ModelError
+from tests.unit.models.support import live_file, live_key
 
 BUCKET = "streamjury-models-test"
 
@@ -52,7 +53,7 @@ def test_tampered_artifact_is_refused_without_being_unpickled(
     models_copy: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "unpickled"
-    plant_trap(models_copy / "tip" / "model.joblib", marker)
+    plant_trap(live_file(models_copy, "tip", "model.joblib"), marker)
 
     with pytest.raises(IntegrityError, match="sha256"):
         ModelStore(models_copy).load("tip")
@@ -76,7 +77,7 @@ def test_missing_model_tells_the_user_to_train(tmp_path: Path) -> None:
 
 
 def test_missing_artifact_beside_its_manifest_tells_the_user_to_train(models_copy: Path) -> None:
-    (models_copy / "nsfw" / "model.joblib").unlink()
+    live_file(models_copy, "nsfw", "model.joblib").unlink()
 
     with pytest.raises(ModelError, match="streamjury train"):
         ModelStore(models_copy).load("nsfw")
@@ -85,7 +86,7 @@ def test_missing_artifact_beside_its_manifest_tells_the_user_to_train(models_cop
 def test_other_scikit_learn_version_loads_with_a_warning(
     models_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    manifest_path = models_copy / "duration" / "manifest.json"
+    manifest_path = live_file(models_copy, "duration", "manifest.json")
     manifest = json.loads(manifest_path.read_text())
     manifest["sklearn_version"] = "0.0.1"
     manifest_path.write_text(json.dumps(manifest))
@@ -153,7 +154,9 @@ def test_s3_artifact_is_downloaded_once_into_the_cache(trained_dir: Path, tmp_pa
     upload(trained_dir, "prod/models")
     cache = tmp_path / "cache"
     ModelStore(f"s3://{BUCKET}/prod/models", cache).load("duration")
-    boto3.client("s3").delete_object(Bucket=BUCKET, Key="prod/models/duration/model.joblib")
+    boto3.client("s3").delete_object(
+        Bucket=BUCKET, Key=f"prod/models/{live_key(trained_dir, 'duration', 'model.joblib')}"
+    )
 
     again = ModelStore(f"s3://{BUCKET}/prod/models", cache).load("duration")
 
@@ -166,7 +169,11 @@ def test_tampered_s3_artifact_is_refused_and_not_cached(trained_dir: Path, tmp_p
     upload(trained_dir, "models")
     marker = tmp_path / "unpickled"
     plant_trap(tmp_path / "trap.joblib", marker)
-    boto3.client("s3").upload_file(str(tmp_path / "trap.joblib"), BUCKET, "models/tip/model.joblib")
+    boto3.client("s3").upload_file(
+        str(tmp_path / "trap.joblib"),
+        BUCKET,
+        f"models/{live_key(trained_dir, 'tip', 'model.joblib')}",
+    )
     cache = tmp_path / "cache"
 
     with pytest.raises(IntegrityError):
@@ -179,7 +186,9 @@ def test_tampered_s3_artifact_is_refused_and_not_cached(trained_dir: Path, tmp_p
 @pytest.mark.usefixtures("aws")
 def test_s3_store_lists_and_finds_missing_models(trained_dir: Path, tmp_path: Path) -> None:
     upload(trained_dir, "models")
-    boto3.client("s3").delete_object(Bucket=BUCKET, Key="models/violence/model.joblib")
+    boto3.client("s3").delete_object(
+        Bucket=BUCKET, Key=f"models/{live_key(trained_dir, 'violence', 'model.joblib')}"
+    )
     store = ModelStore(f"s3://{BUCKET}/models", tmp_path)
 
     assert [m.name for m in store.manifests()] == sorted(MODEL_NAMES)

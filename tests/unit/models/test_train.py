@@ -12,6 +12,7 @@ import sklearn
 from models.manifest import Manifest, sha256_file
 from models.train import MIN_ROWS, MODEL_NAMES, train_all
 from streamjury.errors import ConfigError
+from tests.unit.models.support import live_file
 
 REGRESSIONS = ("duration", "tip")
 CLASSIFIERS = ("copyright", "nsfw", "violence")
@@ -19,15 +20,15 @@ CLASSIFIERS = ("copyright", "nsfw", "violence")
 
 def test_every_model_is_saved_as_artifact_plus_manifest(trained_dir: Path) -> None:
     for name in MODEL_NAMES:
-        assert (trained_dir / name / "model.joblib").is_file()
-        assert (trained_dir / name / "manifest.json").is_file()
+        assert live_file(trained_dir, name, "model.joblib").is_file()
+        assert live_file(trained_dir, name, "manifest.json").is_file()
 
 
 def test_manifest_sha256_is_the_artifact_files_hash(
     trained_dir: Path, manifests: dict[str, Manifest]
 ) -> None:
     for name in MODEL_NAMES:
-        assert manifests[name].sha256 == sha256_file(trained_dir / name / "model.joblib")
+        assert manifests[name].sha256 == sha256_file(live_file(trained_dir, name, "model.joblib"))
 
 
 def test_manifest_version_is_name_timestamp_and_hash_prefix(

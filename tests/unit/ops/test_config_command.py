@@ -87,3 +87,27 @@ def test_env_lists_the_variables_a_service_reads(
     assert result.exit_code == 0, result.output
     assert "STREAMJURY_DECISION_POLICY" in result.output
     assert "STREAMJURY_HTTP_PORT" in result.output
+
+
+def test_secrets_in_kafka_extra_are_masked_and_their_source_is_the_env_var(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = {"ssl.key.password": SECRET, "sasl.password": SECRET[::-1], "ssl.key.location": "/k"}
+    monkeypatch.setenv("STREAMJURY_KAFKA_EXTRA", json.dumps(extra))
+    monkeypatch.setenv("COLUMNS", "250")
+
+    table = runner.invoke(config, ["show", "consume", "--check", "duration"])
+    as_json = runner.invoke(config, ["show", "consume", "--check", "duration", "--format", "json"])
+
+    for result in (table, as_json):
+        assert result.exit_code == 0, result.output
+        assert SECRET not in result.output
+        assert SECRET[::-1] not in result.output
+    shown = json.loads(as_json.output)["kafka"]["extra"]
+    assert shown == {
+        "ssl.key.password": "**********",
+        "sasl.password": "**********",
+        "ssl.key.location": "/k",
+    }
+    lines = {line.split("│")[1].strip(): line for line in table.output.splitlines() if "│" in line}
+    assert "env STREAMJURY_KAFKA_EXTRA" in lines["kafka.extra.sasl.password"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,8 +14,10 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamjury.errors import ConfigError
+from streamjury.ops import http
 from streamjury.ops.health import ASSIGNMENT, MODEL, Readiness
 from streamjury.ops.http import OpsServer
+from streamjury.redaction import SECRETS
 
 Response = tuple[int, str, str]
 
@@ -66,6 +69,20 @@ def test_readyz_is_503_with_what_it_waits_for_then_200(
     assert json.loads(body) == {"ready": True, "waiting_for": []}
 
 
+def test_readyz_carries_the_details_a_service_registered(
+    server: OpsServer, readiness: Readiness
+) -> None:
+    refused = {"serving": "duration-v1", "refused_version": None}
+    readiness.add_details("model", lambda: dict(refused))
+    first = json.loads(get(f"{server.url}/readyz")[2])
+    refused["refused_version"] = "duration-v2"
+
+    second = json.loads(get(f"{server.url}/readyz")[2])
+
+    assert first["details"] == {"model": {"serving": "duration-v1", "refused_version": None}}
+    assert second["details"]["model"]["refused_version"] == "duration-v2"
+
+
 def test_metrics_are_in_the_prometheus_text_format(server: OpsServer) -> None:
     status, content_type, body = get(f"{server.url}/metrics")
     assert status == 200
@@ -104,3 +121,60 @@ def test_stop_frees_the_port(registry: CollectorRegistry, readiness: Readiness) 
     port = server.port
     server.stop()
     OpsServer(registry, readiness, "127.0.0.1", port).stop()
+
+
+def test_stop_answers_a_request_it_accepted_with_the_readiness_of_that_moment(
+    registry: CollectorRegistry, readiness: Readiness
+) -> None:
+    server = OpsServer(registry, readiness, "127.0.0.1", 0)
+    server.start()
+    client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    client.sendall(b"GET /readyz HTTP/1.0\r\n")  # headers not finished
+    assert get(f"{server.url}/healthz")[0] == 200  # accepted after it: so it was accepted
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    readiness.set(MODEL)  # changes while the server is stopping
+
+    client.sendall(b"\r\n")
+    with client.makefile("rb") as response:
+        reply = response.read().decode()
+    stopping.join(10)
+
+    assert reply.startswith("HTTP/1.0 503")
+    assert json.loads(reply.split("\r\n\r\n", 1)[1])["waiting_for"] == [ASSIGNMENT]
+    assert not stopping.is_alive()
+
+
+def test_a_client_that_sends_nothing_cannot_hold_stop(
+    registry: CollectorRegistry, readiness: Readiness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "REQUEST_TIMEOUT_S", 0.2)
+    server = OpsServer(registry, readiness, "127.0.0.1", 0)
+    server.start()
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        stopping.join(30)
+
+        assert not stopping.is_alive()
+    finally:
+        silent.close()
+
+
+def test_bodies_never_show_a_secret_the_process_knows(
+    registry: CollectorRegistry, readiness: Readiness
+) -> None:
+    secret = "readiness-detail-pa55word"
+    SECRETS.remember([secret])
+    readiness.add_details("writer", lambda: {"config": f"sasl.password={secret}"})
+    Counter("streamjury_seen", "help", ["endpoint"], registry=registry).labels(
+        f"http://u:{secret}@host"
+    ).inc()
+    with OpsServer(registry, readiness, "127.0.0.1", 0) as server:
+        ready_body = get(f"{server.url}/readyz")[2]
+        metrics_body = get(f"{server.url}/metrics")[2]
+
+    assert secret not in ready_body + metrics_body
+    assert "sasl.password=**********" in ready_body
+    assert 'endpoint="http://u:**********@host"' in metrics_body

@@ -1,7 +1,6 @@
-"""The Dockerfile, its dependency lock and .dockerignore agree with the package they ship.
+"""The Dockerfiles, the dependency lock, .dockerignore and template.yaml agree with the package.
 
-The image is never built here (no Docker engine): these read the files and check each claim
-against pyproject.toml, the settings models and the modules the image runs.
+Fast file-level checks; tests/containers/ builds and runs both images with podman.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from streamjury.settings import BackendSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+LAMBDA_DOCKERFILE = (ROOT / "lambda" / "Dockerfile").read_text(encoding="utf-8")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 LOCK = ROOT / "requirements.lock"
 IMAGE_PLATFORM = {
@@ -38,9 +38,9 @@ IMAGE_PLATFORM = {
 DEV_TOOLS = {"pytest", "ruff", "mypy", "moto", "pytest-timeout", "boto3-stubs", "types-pyyaml"}
 
 
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+def instructions(dockerfile: str = DOCKERFILE) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", dockerfile)
     lines = [line.strip() for line in text.splitlines()]
     pairs = [line.split(None, 1) for line in lines if line and not line.startswith("#")]
     return [(pair[0].upper(), pair[1] if len(pair) > 1 else "") for pair in pairs]
@@ -170,3 +170,83 @@ def test_the_lock_has_no_dev_tools_and_not_the_package_itself() -> None:
     pins = lock_pins()
     assert not {canonicalize_name(tool) for tool in DEV_TOOLS} & set(pins)
     assert "streamjury" not in pins
+
+
+def test_no_dockerfile_pulls_a_syntax_frontend() -> None:
+    for text in (DOCKERFILE, LAMBDA_DOCKERFILE):
+        assert "# syntax=" not in text
+
+
+def ignored(name: str) -> bool:
+    patterns = [
+        line
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    return any(fnmatch(name, pattern) for pattern in patterns)
+
+
+def test_the_lambda_image_copies_only_what_the_build_context_keeps() -> None:
+    """template.yaml and the docs build it with the repository root as context."""
+    for op, args in instructions(LAMBDA_DOCKERFILE):
+        if op == "COPY" and "--from" not in args:
+            for source in args.split()[:-1]:
+                assert not ignored(source.rstrip("/")), f"{source} is excluded by .dockerignore"
+
+
+def test_the_lambda_image_defaults_to_an_amazon_linux_2023_python_runtime() -> None:
+    steps = instructions(LAMBDA_DOCKERFILE)
+    base = steps[0]
+    assert base[0] == "ARG"
+    name, _, image = base[1].partition("=")
+    assert name == "BASE_IMAGE"
+    repository, _, tag = image.partition(":")
+    assert repository == "public.ecr.aws/lambda/python"
+    assert tuple(int(part) for part in tag.split(".")) >= (3, 12)  # 3.12+ images are AL2023
+
+
+def test_the_lambda_models_are_trained_in_the_build_and_copied_from_it() -> None:
+    steps = instructions(LAMBDA_DOCKERFILE)
+    runs = [args for op, args in steps if op == "RUN"]
+    assert any(args.startswith("streamjury train --out /opt/streamjury/models") for args in runs)
+    copies = [args for op, args in steps if op == "COPY"]
+    assert "--from=builder /opt/streamjury/models /var/task/model-artifacts" in copies
+
+
+def test_the_lambda_image_installs_the_locked_versions() -> None:
+    runs = [args for op, args in instructions(LAMBDA_DOCKERFILE) if op == "RUN"]
+    assert "pip install --no-deps --requirement requirements.lock" in runs
+    assert any("requirements.lock" in r and "--target /opt/function" in r for r in runs)
+
+
+def template_functions() -> dict[str, dict[str, object]]:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
+        if isinstance(node, yaml.ScalarNode):
+            return {suffix: loader.construct_scalar(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return {suffix: loader.construct_sequence(node)}
+        return {suffix: loader.construct_mapping(node)}  # type: ignore[arg-type]
+
+    Loader.add_multi_constructor("!", tagged)
+    template = yaml.load((ROOT / "template.yaml").read_text(encoding="utf-8"), Loader=Loader)
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def test_every_function_runs_the_one_image_and_none_builds_its_own() -> None:
+    functions = template_functions()
+    assert len(functions) == 5
+    for name, function in functions.items():
+        assert "Metadata" not in function, f"{name} would build an image of its own"
+        properties = function["Properties"]
+        assert isinstance(properties, dict)
+        assert properties["PackageType"] == "Image"
+        assert properties["ImageUri"] == {"Ref": "ImageUri"}

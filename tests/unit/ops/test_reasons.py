@@ -22,6 +22,7 @@ from streamjury.ops.reasons import REASON_CLASSES, reason_class
 from streamjury.schemas import MAX_RECORD_BYTES, RideEvent, UploadEvent
 from streamjury.streams.base import OutRecord, Record
 from streamjury.streams.memory import MemoryBackend
+from streamjury.streams.names import StreamNames
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -108,7 +109,7 @@ def decision_reasons(records: list[OutRecord]) -> list[str]:
     """Reasons the decision service gives for ``records`` sent to its verdicts stream."""
     settings = DecisionSettings(backend="memory")
     backend = MemoryBackend(partitions=1)
-    names = settings.streams
+    names = StreamNames(settings.stream_prefix)
     backend.ensure_streams([names.verdicts])
     producer = backend.producer()
     producer.send(names.verdicts, records)
@@ -122,6 +123,7 @@ def decision_reasons(records: list[OutRecord]) -> list[str]:
 
 def verdict(event: RideEvent | UploadEvent, check: str, **changes: object) -> dict[str, object]:
     body: dict[str, object] = {
+        "schema_version": 1,
         "event_id": event.event_id,
         "event_type": event.event_type,
         "check": check,

@@ -28,6 +28,7 @@ from producers.synthetic import generate_rides
 from streamjury.ops.metrics import ServiceMetrics
 from streamjury.streams.base import OutRecord
 from streamjury.streams.memory import MemoryBackend
+from streamjury.streams.names import StreamNames
 
 RIDES = 30
 WAIT_S = 20.0
@@ -147,12 +148,13 @@ def test_the_decision_service_counts_decisions_by_outcome_and_its_dead_letters()
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, "decision")
     settings = DecisionSettings(backend="memory")
-    names = settings.streams
+    names = StreamNames(settings.stream_prefix)
     backend = MemoryBackend(partitions=1)
     backend.ensure_streams([names.verdicts])
     ride = next(iter(generate_rides(9, 1))).event
     verdicts = [
         {
+            "schema_version": 1,
             "event_id": ride.event_id,
             "event_type": "ride",
             "check": check,

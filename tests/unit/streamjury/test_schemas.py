@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from streamjury.schemas import (
     MAX_RECORD_BYTES,
     DeadLetter,
     Decision,
+    EventTimeWindow,
     RideEvent,
     SourcePosition,
     UploadEvent,
@@ -129,6 +131,56 @@ def test_unknown_field_is_refused() -> None:
 
 def test_future_schema_version_is_refused() -> None:
     assert "schema_version" in reason_for(ride(schema_version=2))
+
+
+@pytest.mark.parametrize("version", [1.0, True, "1", None])
+def test_schema_version_must_be_the_integer_one(version: object) -> None:
+    assert "schema_version" in reason_for(ride(schema_version=version))
+
+
+def test_missing_schema_version_is_refused_on_the_wire() -> None:
+    record = ride()
+    del record["schema_version"]
+    assert "schema_version: Field required" in reason_for(record)
+
+
+def test_missing_schema_version_of_a_verdict_is_refused_on_the_wire() -> None:
+    verdict = {
+        "event_id": "upload-1",
+        "event_type": "upload",
+        "check": "nsfw",
+        "model_name": "nsfw",
+        "model_version": "v1",
+        "score": 0.5,
+        "event_occurred_at": WHEN,
+        "produced_at": WHEN,
+        "source": {"stream": "uploads", "partition": "0", "offset": 1},
+    }
+    assert parse_model(Verdict, json.dumps(verdict | {"schema_version": 1}).encode())
+    with pytest.raises(InvalidEvent, match="schema_version"):
+        parse_model(Verdict, json.dumps(verdict).encode())
+
+
+def test_code_may_still_rely_on_the_default_schema_version() -> None:
+    now = datetime.now(UTC)
+    fields = ride(occurred_at=now, pickup_datetime=now)
+    del fields["schema_version"]
+    assert RideEvent.model_validate(fields).schema_version == 1
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z"])
+def test_event_time_far_from_now_is_refused_with_the_reason(when: str) -> None:
+    assert "occurred_at" in reason_for(ride(occurred_at=when))
+
+
+def test_event_time_window_is_configurable() -> None:
+    now = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+    raw = json.dumps(ride()).encode()  # occurred 30 minutes before now
+    assert parse_event(raw, now=now).event_id == "ride-1"
+    with pytest.raises(InvalidEvent, match="more than 600s before now"):
+        parse_event(raw, window=EventTimeWindow(max_age_s=600), now=now)
+    with pytest.raises(InvalidEvent, match="after now"):
+        parse_event(raw, window=EventTimeWindow(max_lead_s=60), now=now - timedelta(hours=1))
 
 
 def test_naive_timestamp_is_refused() -> None:
@@ -264,3 +316,34 @@ def test_verdict_details_are_bounded() -> None:
     with pytest.raises(InvalidEvent) as caught:
         parse_model(Verdict, json.dumps(verdict).encode())
     assert "details" in caught.value.reason
+
+
+@pytest.mark.parametrize("size", [0, 10, 700_000, 900_000, 3_000_000])
+def test_a_dead_letter_always_fits_its_sink(size: int) -> None:
+    original = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    limit = 1_000_000 - 4_096
+
+    letter = DeadLetter.of(original, "r" * 5_000, "consumer:duration", max_bytes=limit)
+
+    assert len(letter.to_bytes()) <= limit
+    assert letter.original_length == size
+    assert letter.original_sha256 == hashlib.sha256(original).hexdigest()
+    assert letter.original_truncated == (len(letter.original) < size)
+    assert original.startswith(letter.original)
+
+
+def test_a_dead_letter_keeps_the_original_whole_when_it_fits() -> None:
+    letter = DeadLetter.of(b"x" * 600_000, "too large", "consumer:tip", max_bytes=1_000_000)
+    assert letter.original == b"x" * 600_000
+    assert not letter.original_truncated
+
+
+def test_a_dead_letter_without_the_new_fields_still_parses() -> None:
+    old = {
+        "schema_version": 1,
+        "original_b64": base64.b64encode(b"x").decode(),
+        "reason": "r",
+        "stage": "s",
+        "failed_at": WHEN,
+    }
+    assert parse_model(DeadLetter, json.dumps(old).encode()).original_length is None

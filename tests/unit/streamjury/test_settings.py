@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 import pytest
+from pydantic_settings import SettingsError
 
 from streamjury.cli.options import backend_options, build_settings
 from streamjury.errors import ConfigError
-from streamjury.settings import BackendSettings, KinesisSettings
+from streamjury.settings import BackendSettings, KinesisSettings, describe_settings_error
 
 
 def parse_flags(args: list[str]) -> BackendSettings:
@@ -74,3 +75,17 @@ def test_service_fields_accept_their_names_as_overrides() -> None:
     from decision.settings import DecisionSettings
 
     assert DecisionSettings(batch_size=3).batch_size == 3
+
+
+def test_an_env_var_that_is_not_json_is_named_and_its_value_never_quoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = '{"sasl.password": "hunter2-hunter2"'
+    monkeypatch.setenv("STREAMJURY_KAFKA_EXTRA", broken)
+
+    with pytest.raises(SettingsError) as raised:
+        BackendSettings()
+    message = describe_settings_error(raised.value)
+
+    assert message.startswith("STREAMJURY_KAFKA_EXTRA must be JSON")
+    assert "hunter2" not in message

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from streamjury.errors import FencedError, StreamError, UnknownStream
-from streamjury.streams.checkpoints import (
+from streamjury.streams.kinesis.checkpoints.base import (
     HASH_KEY_SPACE,
     Checkpoint,
     TableWrite,
@@ -21,8 +21,8 @@ from streamjury.streams.checkpoints import (
     partition_of,
     uniform_layout,
 )
-from streamjury.streams.checkpoints_sqlite import SqliteCheckpointStore
-from streamjury.streams.kinesis_leases import fair_share
+from streamjury.streams.kinesis.checkpoints.sqlite import SqliteCheckpointStore
+from streamjury.streams.kinesis.leases import fair_share
 
 NOW = 1_000_000
 TTL = 10_000

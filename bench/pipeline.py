@@ -1,0 +1,261 @@
+"""The whole pipeline on a real Kafka broker: throughput, end-to-end latency and resources per service.
+
+One run is the demo's run (same events, same accounting), with CPU and peak RSS read from /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from producers.publisher import Publisher
+from streamjury.clock import SystemClock
+from streamjury.demo.drive import Driver
+from streamjury.demo.events import demo_events
+from streamjury.demo.orchestrator import Orchestrator, ServiceSpec
+from streamjury.demo.run import PUBLISH_BATCH, _create_streams, plan_run
+from streamjury.demo.services import pipeline_services, service_env
+from streamjury.demo.settings import DemoSettings
+from streamjury.demo.summary import Latency, account_decisions
+from streamjury.demo.watch import OutputWatch, read_models
+from streamjury.schemas import Decision
+from streamjury.settings import KafkaSettings
+from streamjury.streams.factory import open_backend
+from streamjury.streams.names import StreamNames
+
+TICKS = os.sysconf("SC_CLK_TCK")
+SpecsFor = Callable[[DemoSettings, str, str], Sequence[Any]]
+"""(settings, models, group prefix) -> the services to start, in start order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One service's CPU over the timed part of a run, and its peak memory."""
+
+    service: str
+    cpu_s: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One pipeline run at one offered load (0: as fast as possible)."""
+
+    system: str
+    offered: float
+    events: int
+    decided: int
+    ok: bool
+    throughput: float | None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    usage: list[Usage] = field(default_factory=list)
+    headline: str = ""
+
+    def cpu_per_event_us(self, service: str) -> float:
+        used = {u.service: u.cpu_s for u in self.usage}.get(service, 0.0)
+        return used / self.events * 1e6 if self.events else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` so far, from /proc (0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The high-water mark of ``pid``'s resident memory (VmHWM), in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def streamjury_services(settings: DemoSettings, models: str, prefix: str) -> Sequence[ServiceSpec]:
+    return pipeline_services(settings, models, group_prefix=prefix, log_level="WARNING")
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """``events`` timed events offered at ``rate`` events/s (0: as fast as possible)."""
+
+    rate: float
+    events: int
+
+
+def run_session(
+    bootstrap: str,
+    models: str,
+    phases: Sequence[Phase],
+    *,
+    work_dir: Path,
+    system: str = "streamjury",
+    services_for: SpecsFor = streamjury_services,
+    profile_dir: Path | None = None,
+    profile_phase: int | None = None,
+    timeout_s: float = 300.0,
+    env: dict[str, str] | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> list[PipelineRun]:
+    """Start the services once, then offer each phase's events in turn, each waited out.
+
+    Every phase gets fresh events (ids never repeat), its own latencies and its own CPU figures.
+    ``profile_phase``: record that phase of every service with py-spy into ``profile_dir``.
+    ``env``: extra environment of the services (settings to compare side by side).
+    """
+    total = sum(phase.events for phase in phases)
+    settings = DemoSettings(
+        backend="kafka",
+        kafka=KafkaSettings(bootstrap=bootstrap),
+        count=total // 2 + 2,
+        bad=0,
+        models=models,
+        timeout_s=timeout_s,
+        startup_timeout_s=300.0,
+        local_dir=work_dir,
+    )
+    clock = SystemClock()
+    plan = plan_run(settings, clock.now(), secrets.token_hex(3))
+    settings = plan.settings
+    plan.log_dir.mkdir(parents=True, exist_ok=True)
+    names = StreamNames(settings.stream_prefix)
+    events = demo_events(settings.seed, settings.count, 0, clock.now())
+    runs: list[tuple[Phase, list[Any], datetime, list[Usage]]] = []
+    with ExitStack() as stack:
+        backend = open_backend(settings)
+        stack.callback(backend.close)
+        _create_streams(backend, names)
+        specs = services_for(settings, models, plan.group_prefix)
+        services = stack.enter_context(
+            Orchestrator(
+                specs,
+                plan.log_dir,
+                env=service_env({**os.environ, **(env or {})}),
+                stop_grace_s=30.0,
+            )
+        )
+        watch = stack.enter_context(OutputWatch(backend, names))
+        producer = stack.enter_context(closing(backend.producer()))
+        publisher = Publisher(producer, clock, batch_size=PUBLISH_BATCH)
+        driver = Driver(backend, names, services, watch, publisher, clock, say)
+        started = time.monotonic()
+        services.start_all()
+        driver.warm_up(events.warmup, settings.startup_timeout_s)
+        say(f"{system}: services up in {time.monotonic() - started:.0f} s")
+        pids = {service.name: service.pid for service in services}
+        offset = 0
+        for index, phase in enumerate(phases):
+            items = events.timed[offset : offset + phase.events]
+            offset += phase.events
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            spies = []
+            if profile_dir is not None and index == profile_phase:
+                spies = _start_profilers(pids, profile_dir, system, phase.rate)
+            first_publish = driver.publish(items, phase.rate, PUBLISH_BATCH)
+            ids = {item.event_id for item in items}
+            complete = driver.wait(ids, (), settings.timeout_s)
+            usage = [
+                Usage(name, cpu_seconds(pid) - before[name], peak_rss_mb(pid))
+                for name, pid in pids.items()
+            ]
+            for spy in spies:
+                spy.wait(timeout=120)
+            if not complete:
+                say(f"{system}: phase {phase} timed out")
+            runs.append((phase, items, first_publish, usage))
+        services.stop_all()
+        decisions = read_models(backend, names.decisions, Decision)
+    return [_phase_run(system, *run, decisions) for run in runs]
+
+
+def _phase_run(
+    system: str,
+    phase: Phase,
+    items: Sequence[Any],
+    first_publish: datetime,
+    usage: list[Usage],
+    decisions: Sequence[Decision],
+) -> PipelineRun:
+    ids = {item.event_id for item in items}
+    account = account_decisions(ids, (d for d in decisions if d.event_id in ids))
+    firsts = list(account.first.values())
+    millis = [(d.decided_at - d.event_occurred_at).total_seconds() * 1000 for d in firsts]
+    throughput = None
+    if firsts:
+        elapsed = (max(d.decided_at for d in firsts) - first_publish).total_seconds()
+        throughput = len(firsts) / elapsed if elapsed > 0 else None
+    latency = Latency.of(millis)
+    return PipelineRun(
+        system=system,
+        offered=phase.rate,
+        events=len(ids),
+        decided=len(account.current),
+        ok=account.exact,
+        throughput=throughput,
+        latency_ms={}
+        if latency is None
+        else {
+            "p50": latency.p50_ms,
+            "p95": latency.p95_ms,
+            "p99": latency.p99_ms,
+            "max": latency.max_ms,
+        },
+        usage=usage,
+        headline="exactly one decision per event"
+        if account.exact
+        else f"{len(account.missing)} missing, {len(account.duplicates)} duplicate decisions",
+    )
+
+
+def _start_profilers(
+    pids: dict[str, int], out: Path, system: str, rate: float
+) -> list[subprocess.Popen[bytes]]:
+    """One ``py-spy record`` per service, for a fixed window while the timed events flow."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    load = "max" if not rate else f"{rate:g}"
+    started = []
+    for name, pid in pids.items():
+        for fmt, ext in (("flamegraph", "svg"), ("speedscope", "json")):
+            if fmt == "speedscope":
+                continue
+            target = out / f"{system}-{name}-{load}.{ext}"
+            started.append(
+                subprocess.Popen(
+                    [
+                        str(spy),
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--duration",
+                        "8",
+                        "--rate",
+                        "50",
+                        "--format",
+                        fmt,
+                        "--output",
+                        str(target),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    time.sleep(0.2)
+    return started

@@ -1,0 +1,370 @@
+"""Each stage alone on the real Kafka broker: a check's consumer, the decision service, passthrough.
+
+Rates come from the output records' own timestamps (first to last), so start-up is never counted.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consumers.batch import process_batch
+from consumers.check import CheckModel, CheckSpec
+from consumers.runtime import ConsumerRuntime, RuntimeConfig
+from decision.app import build_service
+from decision.policy import load_policy
+from decision.settings import DecisionSettings
+from producers.synthetic import generate_rides, generate_uploads
+from streamjury.schemas import Verdict
+from streamjury.settings import BackendSettings, KafkaSettings
+from streamjury.streams.base import OutRecord, Record, StartFrom
+from streamjury.streams.factory import open_backend
+from streamjury.streams.names import StreamNames
+
+WAIT_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``events`` outputs seen, the first and last at ``first_ms`` and ``last_ms``."""
+
+    events: int
+    first_ms: int
+    last_ms: int
+
+    @property
+    def per_second(self) -> float:
+        """Events after the first over the span; timestamps have 1 ms resolution, so no less."""
+        span = max(self.last_ms - self.first_ms, 1) / 1000
+        return max(self.events - 1, 1) / span
+
+
+def kafka_settings(bootstrap: str, prefix: str = "") -> BackendSettings:
+    return BackendSettings(
+        backend="kafka", kafka=KafkaSettings(bootstrap=bootstrap), stream_prefix=prefix
+    )
+
+
+def fresh_prefix(label: str) -> str:
+    return f"bench-{label}-{secrets.token_hex(3)}-"
+
+
+def event_payloads(spec: CheckSpec, count: int, seed: int = 1) -> list[OutRecord]:
+    events: Sequence[Any]
+    if spec.event_type == "ride":
+        events = [labelled.event for labelled in generate_rides(seed, count)]
+    else:
+        events = [labelled.event for labelled in generate_uploads(seed, count)]
+    return [OutRecord(event.event_id, event.to_bytes()) for event in events]
+
+
+def prefill(settings: BackendSettings, stream: str, records: Sequence[OutRecord]) -> None:
+    backend = open_backend(settings)
+    try:
+        backend.ensure_streams([stream])
+        producer = backend.producer()
+        try:
+            for start in range(0, len(records), 5000):
+                producer.send(stream, list(records[start : start + 5000]))
+            producer.flush(120)
+        finally:
+            producer.close()
+    finally:
+        backend.close()
+
+
+def output_rate(settings: BackendSettings, stream: str, expected: int) -> Rate:
+    """Read ``stream`` (read_committed, no group) until ``expected`` records; their time span."""
+    backend = open_backend(settings)
+    try:
+        backend.ensure_streams([stream])
+        reader = backend.consumer([stream], group=None, start=StartFrom.earliest())
+        stamps: list[int] = []
+        deadline = time.monotonic() + WAIT_S
+        try:
+            while len(stamps) < expected and time.monotonic() < deadline:
+                stamps.extend(record.timestamp_ms for record in reader.poll(5000, 0.5))
+        finally:
+            reader.close()
+    finally:
+        backend.close()
+    if len(stamps) < expected:
+        raise RuntimeError(f"only {len(stamps)} of {expected} records reached {stream}")
+    return Rate(len(stamps), min(stamps), max(stamps))
+
+
+def _in_thread(
+    work: Callable[[Callable[[], bool]], object],
+) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=work, args=(stop.is_set,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+# -- one check ------------------------------------------------------------------------------
+
+
+def streamjury_check(
+    bootstrap: str,
+    spec: CheckSpec,
+    model: CheckModel,
+    payloads: Sequence[OutRecord],
+    batch_size: int,
+) -> Rate:
+    """The real ConsumerRuntime, as ``streamjury consume`` wires it, at ``batch_size``."""
+    settings = kafka_settings(bootstrap, fresh_prefix(f"{spec.name}-{batch_size}"))
+    names = StreamNames(settings.stream_prefix)
+    source = names.physical(spec.stream)
+    prefill(settings, source, payloads)
+    backend = open_backend(settings)
+    try:
+        producer = backend.producer()
+        runtime = ConsumerRuntime(
+            spec,
+            model,
+            producer,
+            verdict_stream=names.verdicts,
+            deadletter_stream=names.deadletter,
+            config=RuntimeConfig(batch_size=batch_size),
+        )
+        consumer = backend.consumer(
+            [source],
+            f"{settings.stream_prefix}group",
+            StartFrom.earliest(),
+            on_assign=runtime.partitions_assigned,
+            on_revoke=runtime.partitions_revoked,
+        )
+        backend.ensure_streams([names.verdicts, names.deadletter])
+        stop, thread = _in_thread(lambda stopped: runtime.run(consumer, stopped))
+        try:
+            return output_rate(settings, names.verdicts, len(payloads))
+        finally:
+            stop.set()
+            thread.join(60)
+            consumer.close()
+            producer.close()
+    finally:
+        backend.close()
+
+
+def _confluent(bootstrap: str, group: str | None = None, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, **extra}
+    if group is not None:
+        config.update(
+            {
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
+    return config
+
+
+def passthrough(bootstrap: str, payloads: Sequence[OutRecord], stream: str = "rides") -> Rate:
+    """The ceiling: confluent-kafka alone, consume a batch, produce it unparsed, flush, commit."""
+    from confluent_kafka import Consumer, Producer
+
+    settings = kafka_settings(bootstrap, fresh_prefix("passthrough"))
+    names = StreamNames(settings.stream_prefix)
+    source, target = names.physical(stream), names.verdicts
+    prefill(settings, source, payloads)
+    backend = open_backend(settings)
+    backend.ensure_streams([target])
+    backend.close()
+
+    def loop(stopped: Callable[[], bool]) -> None:
+        consumer = Consumer(_confluent(bootstrap, f"{settings.stream_prefix}group"))
+        producer = Producer(
+            _confluent(
+                bootstrap, **{"enable.idempotence": True, "linger.ms": 5, "compression.type": "lz4"}
+            )
+        )
+        consumer.subscribe([source])
+        try:
+            while not stopped():
+                messages = consumer.consume(1000, 0.05)
+                if not messages:
+                    continue
+                for message in messages:
+                    if message.error() is None:
+                        producer.produce(target, message.value(), message.key())
+                producer.flush(30)
+                consumer.commit(asynchronous=False)
+        finally:
+            consumer.close()
+            producer.flush(30)
+
+    stop, thread = _in_thread(loop)
+    try:
+        return output_rate(settings, target, len(payloads))
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+def tutorial_check(
+    bootstrap: str, spec: CheckSpec, model: CheckModel, payloads: Sequence[OutRecord]
+) -> Rate:
+    """What most tutorials show: poll one, predict one, produce, flush, commit, for every event."""
+    from confluent_kafka import Consumer, Producer
+
+    settings = kafka_settings(bootstrap, fresh_prefix(f"tutorial-{spec.name}"))
+    names = StreamNames(settings.stream_prefix)
+    source, target = names.physical(spec.stream), names.verdicts
+    prefill(settings, source, payloads)
+    backend = open_backend(settings)
+    backend.ensure_streams([target])
+    backend.close()
+    stage = f"consumer:{spec.name}"
+
+    def loop(stopped: Callable[[], bool]) -> None:
+        consumer = Consumer(_confluent(bootstrap, f"{settings.stream_prefix}group"))
+        producer = Producer(_confluent(bootstrap, **{"enable.idempotence": True}))
+        consumer.subscribe([source])
+        try:
+            while not stopped():
+                message = consumer.poll(0.05)
+                if message is None or message.error() is not None:
+                    continue
+                record = Record(
+                    source,
+                    str(message.partition()),
+                    message.offset(),
+                    message.key().decode(),
+                    message.value(),
+                    0,
+                )
+                outcome = process_batch(spec, model, [record], stage=stage).outcomes[0]
+                if outcome.verdict is not None:
+                    producer.produce(target, outcome.verdict.to_bytes(), record.key)
+                producer.flush(30)
+                consumer.commit(message, asynchronous=False)
+        finally:
+            consumer.close()
+
+    stop, thread = _in_thread(loop)
+    try:
+        return output_rate(settings, target, len(payloads))
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+# -- the decision service -------------------------------------------------------------------
+
+
+def verdict_payloads(
+    models: dict[str, tuple[CheckSpec, CheckModel]], events: int
+) -> list[OutRecord]:
+    """Every check's verdicts for ``events`` rides and as many uploads, interleaved by event."""
+    by_event: dict[str, list[Verdict]] = {}
+    for spec, model in models.values():
+        records = [
+            Record(spec.stream, "0", index, payload.key, payload.value, 0)
+            for index, payload in enumerate(event_payloads(spec, events))
+        ]
+        for start in range(0, len(records), 1000):
+            result = process_batch(spec, model, records[start : start + 1000], stage="bench")
+            for verdict in result.verdicts:
+                by_event.setdefault(verdict.event_id, []).append(verdict)
+    return [
+        OutRecord(verdict.event_id, verdict.to_bytes())
+        for verdicts in by_event.values()
+        for verdict in verdicts
+    ]
+
+
+def decision_service(
+    bootstrap: str, verdicts: Sequence[OutRecord], batch_size: int = 500
+) -> tuple[Rate, float]:
+    """The decision service with Kafka transactions over pre-filled verdicts.
+
+    Returns the decisions' rate and the verdicts/s derived from it (verdicts per decision).
+    """
+    prefix = fresh_prefix("decision")
+    settings = DecisionSettings(
+        backend="kafka",
+        kafka=KafkaSettings(bootstrap=bootstrap),
+        stream_prefix=prefix,
+        group=f"{prefix}decision",
+        batch_size=batch_size,
+    )
+    names = StreamNames(prefix)
+    prefill(settings, names.verdicts, verdicts)
+    events = len({record.key for record in verdicts})
+    backend = open_backend(settings)
+    try:
+        service = build_service(settings, backend, load_policy(None))
+
+        def loop(stopped: Callable[[], bool]) -> None:
+            with service:
+                service.run(stopped)
+
+        stop, thread = _in_thread(loop)
+        try:
+            rate = output_rate(settings, names.decisions, events)
+        finally:
+            stop.set()
+            thread.join(60)
+    finally:
+        backend.close()
+    return rate, rate.per_second * len(verdicts) / events
+
+
+# -- the command-line tools -----------------------------------------------------------------
+
+
+def _cli(args: Sequence[str], bootstrap: str, prefix: str) -> tuple[float, str]:
+    """Run ``streamjury ARGS`` on the broker; (wall seconds including start-up, stderr)."""
+    command = [
+        sys.executable,
+        "-m",
+        "streamjury.cli.main",
+        *args,
+        "--backend",
+        "kafka",
+        "--bootstrap",
+        bootstrap,
+        "--stream-prefix",
+        prefix,
+    ]
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, check=True, timeout=WAIT_S)
+    return time.perf_counter() - started, completed.stderr.decode() + completed.stdout.decode()
+
+
+def _reported_rate(output: str) -> float:
+    """The ``..., N events/s`` the produce summary line ends with."""
+    found = re.findall(r"([\d,.]+) events/s", output)
+    return float(found[-1].replace(",", "")) if found else float("nan")
+
+
+def cli_figures(bootstrap: str, events: int, work: Path) -> dict[str, float]:
+    """``produce`` (its own rate, and events/s with start-up), ``record``, ``replay --speed max``."""
+    prefix = fresh_prefix("cli")
+    produce_s, output = _cli(["produce", "rides", "--count", str(events)], bootstrap, prefix)
+    recording = work / f"{prefix}rides.jsonl"
+    record_s, _ = _cli(["record", "rides", "-o", str(recording)], bootstrap, prefix)
+    replay_prefix = fresh_prefix("replay")
+    replay_s, replayed = _cli(
+        ["replay", str(recording), "--speed", "max"], bootstrap, replay_prefix
+    )
+    recorded = sum(1 for _ in recording.open("rb"))
+    return {
+        "events": events,
+        "produce_reported_per_s": _reported_rate(output),
+        "produce_with_startup_per_s": events / produce_s,
+        "record_with_startup_per_s": recorded / record_s,
+        "replay_reported_per_s": _reported_rate(replayed),
+        "replay_with_startup_per_s": recorded / replay_s,
+    }
