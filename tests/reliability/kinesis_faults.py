@@ -41,11 +41,14 @@ class FaultRates:
     """In such a call, each entry's chance to fail."""
     get_throttled: float = 0.05
     """A GetRecords call answered 400 ProvisionedThroughputExceededException."""
+    first_storm_s: tuple[float, float] = (5.0, 15.0)
+    """Seconds from the start to the first storm: early, so that even a short run meets one
+    (a first storm drawn later than a quick run lasted once left a run without any)."""
     storm_every_s: tuple[float, float] | None = (20.0, 60.0)
-    """Seconds from the start (then from the end of the last storm) to the next throttling
-    storm, in which every GetRecords and PutRecords is refused for ``storm_s`` seconds: longer
-    than botocore's own retries (5 attempts, ~7 s of jittered back-off on average), so the
-    product's retries and back-off are reached too. None: no storms."""
+    """Seconds from the end of the last storm to the next throttling storm, in which every
+    GetRecords and PutRecords is refused for ``storm_s`` seconds: longer than botocore's own
+    retries (5 attempts, ~7 s of jittered back-off on average), so the product's retries and
+    back-off are reached too. None: no storms."""
     storm_s: tuple[float, float] = (6.0, 10.0)
 
 
@@ -59,7 +62,7 @@ class FaultPlan:
         self._clock = clock
         self._storm_until = 0.0
         self._next_storm = (
-            clock() + self._rng.uniform(*rates.storm_every_s) if rates.storm_every_s else None
+            clock() + self._rng.uniform(*rates.first_storm_s) if rates.storm_every_s else None
         )
         self.injected: Counter[str] = Counter()
 
