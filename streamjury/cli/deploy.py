@@ -10,13 +10,18 @@ from typing import Any
 
 import click
 
-from consumers.lambda_settings import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE
+from consumers.lambda_settings import (
+    DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SERVICE,
+    DEFAULT_SHADOW_STREAM,
+)
 from streamjury.cli.lambda_cli import (
     aws_options,
     build_kinesis_settings,
     build_mapping_settings,
     mapping_options,
 )
+from streamjury.errors import ConfigError
 
 
 @click.group()
@@ -119,6 +124,30 @@ def deploy() -> None:
     metavar="ARN",
     help="SNS topic (or other action) notified when an alarm fires or clears (repeatable).",
 )
+@click.option(
+    "--shadow",
+    default=None,
+    metavar="ALIAS|VERSION",
+    help="Also score every record with this model; its verdicts go to --shadow-stream.",
+)
+@click.option(
+    "--shadow-stream",
+    default=DEFAULT_SHADOW_STREAM,
+    show_default=True,
+    help="The Kinesis stream of the shadow model's verdicts.",
+)
+@click.option(
+    "--canary",
+    default=None,
+    metavar="ALIAS|VERSION",
+    help="Give this model the live verdict of a share of events (by event id hash).",
+)
+@click.option(
+    "--canary-percent",
+    type=click.FloatRange(min=0, max=100),
+    default=None,
+    help="The canary's share of events.  [default: 5]",
+)
 @click.option("--timeout", type=click.IntRange(1, 900), default=60, show_default=True)
 @click.option("--memory", type=click.IntRange(128, 10_240), default=1024, show_default=True)
 @click.option(
@@ -151,6 +180,10 @@ def deploy_lambda_command(
     iterator_age_alarm: int,
     dead_letter_alarm: int,
     alarm_actions: tuple[str, ...],
+    shadow: str | None,
+    shadow_stream: str,
+    canary: str | None,
+    canary_percent: float | None,
     timeout: int,
     memory: int,
     build_dir: Path | None,
@@ -159,12 +192,21 @@ def deploy_lambda_command(
     """Create or update CHECK's function and its Kinesis event source mapping."""
     from models.store import ModelSettings
     from streamjury.deploy.alarms import AlarmThresholds
-    from streamjury.deploy.lambda_deploy import DeployClients, DeployRequest, deploy_lambda
+    from streamjury.deploy.lambda_deploy import (
+        DeployClients,
+        DeployRequest,
+        Rollout,
+        deploy_lambda,
+    )
     from streamjury.settings import with_overrides
     from streamjury.streams.kinesis import clients as aws_clients
 
     if (image_uri is not None) == use_zip:
         raise click.UsageError("choose one of --image-uri URI (recommended) or --zip")
+    try:
+        rollout = Rollout(shadow, shadow_stream, canary, canary_percent)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     request = DeployRequest(
         check=check,
         stream=stream,
@@ -188,6 +230,7 @@ def deploy_lambda_command(
             dead_letters=dead_letter_alarm,
             actions=alarm_actions,
         ),
+        rollout=rollout,
     )
     settings = build_kinesis_settings(aws_flags)
     endpoint = aws_flags.get("endpoint_url")

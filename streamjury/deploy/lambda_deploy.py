@@ -7,6 +7,7 @@ template can be checked against it; then the function and the mapping are create
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,9 @@ from consumers.lambda_settings import (
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_OUTPUT_STREAM,
     DEFAULT_SERVICE,
+    DEFAULT_SHADOW_STREAM,
+    ENV_CANARY,
+    ENV_CANARY_PERCENT,
     ENV_CHECK,
     ENV_DEADLETTER_TARGET,
     ENV_LOG_LEVEL,
@@ -25,8 +29,11 @@ from consumers.lambda_settings import (
     ENV_MODELS,
     ENV_OUTPUT_STREAM,
     ENV_SERVICE,
+    ENV_SHADOW,
+    ENV_SHADOW_STREAM,
     ENV_TRACING,
     LAMBDA_MODEL_CACHE,
+    MODEL_REF,
 )
 from consumers.lambda_sinks import parse_target
 from consumers.registry import get_check
@@ -60,6 +67,42 @@ ON_FAILURE_SERVICES = ("sqs", "sns", "s3")
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """A second model beside the live one: a shadow scoring every record (its verdicts to
+    ``shadow_stream``) and/or a canary giving ``canary_percent`` of events their live verdict.
+    Set as the function's variables, exactly as the streaming consumer reads them."""
+
+    shadow: str | None = None
+    shadow_stream: str = DEFAULT_SHADOW_STREAM
+    canary: str | None = None
+    canary_percent: float | None = None
+
+    def __post_init__(self) -> None:
+        for what, ref in (("shadow", self.shadow), ("canary", self.canary)):
+            if ref is not None and not re.fullmatch(MODEL_REF, ref):
+                raise ConfigError(
+                    f"--{what} {ref!r} is not a model alias or version "
+                    "(letters, digits, '.', '_' or '-', up to 128)"
+                )
+        if self.canary_percent is not None and self.canary is None:
+            raise ConfigError("--canary-percent needs --canary ALIAS|VERSION")
+        if self.canary_percent is not None and not 0 <= self.canary_percent <= 100:
+            raise ConfigError(f"--canary-percent must be 0-100, got {self.canary_percent:g}")
+
+    def environment(self) -> dict[str, str]:
+        """The variables for this rollout; none at all when there is no second model."""
+        variables: dict[str, str] = {}
+        if self.shadow is not None:
+            variables[ENV_SHADOW] = self.shadow
+            variables[ENV_SHADOW_STREAM] = self.shadow_stream
+        if self.canary is not None:
+            variables[ENV_CANARY] = self.canary
+            if self.canary_percent is not None:
+                variables[ENV_CANARY_PERCENT] = f"{self.canary_percent:g}"
+        return variables
+
+
+@dataclass(frozen=True)
 class DeployRequest:
     """Everything ``streamjury deploy lambda`` was asked to do."""
 
@@ -85,6 +128,7 @@ class DeployRequest:
     log_level: str = "INFO"
     tracing: bool = True
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
+    rollout: Rollout = field(default_factory=Rollout)
 
     @property
     def name(self) -> str:
@@ -125,10 +169,12 @@ def function_environment(
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
     log_level: str = "INFO",
     tracing: bool = True,
+    rollout: Rollout | None = None,
 ) -> dict[str, str]:
     """The function's environment variables. A local models folder is baked into the package
     at a fixed path; an s3:// location is read (and sha256-checked) at cold start. Powertools'
-    own names set the service, the metrics namespace and the log level."""
+    own names set the service, the metrics namespace and the log level; a ``rollout`` adds its
+    shadow and canary (a redeploy without one removes them: the variables are replaced whole)."""
     return {
         ENV_CHECK: check,
         ENV_OUTPUT_STREAM: output_stream,
@@ -139,6 +185,7 @@ def function_environment(
         ENV_SERVICE: service,
         ENV_METRICS_NAMESPACE: metrics_namespace,
         ENV_LOG_LEVEL: log_level,
+        **(rollout.environment() if rollout is not None else {}),
     }
 
 
@@ -162,6 +209,7 @@ def deploy_lambda(
             on_failure_arn=request.on_failure_arn,
             models=request.models,
             tracing=request.tracing,
+            shadow_stream=request.rollout.shadow_stream if request.rollout.shadow else None,
         )
         role_arn, role_change = ensure_role(clients.iam, request.role_name, policy_document(needs))
         changes.append(role_change)
@@ -174,6 +222,7 @@ def deploy_lambda(
         metrics_namespace=request.metrics_namespace,
         log_level=request.log_level,
         tracing=request.tracing,
+        rollout=request.rollout,
     )
     package: ZipPackage | None = None
     if request.image_uri is not None:

@@ -57,6 +57,8 @@ class RoleNeeds:
     on_failure_arn: str | None = None
     models: str = ""
     tracing: bool = True
+    shadow_stream: str | None = None
+    """Where a shadow model's verdicts go, when the function runs one."""
 
     @property
     def partition(self) -> str:
@@ -77,6 +79,8 @@ class RoleNeeds:
 def policy_document(needs: RoleNeeds) -> dict[str, Any]:
     """The inline policy: read the input stream, write the outputs, log, trace, read models."""
     writes: list[str] = [needs.stream(needs.output_stream)]
+    if needs.shadow_stream is not None:
+        writes.append(needs.stream(needs.shadow_stream))
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadInputStream",

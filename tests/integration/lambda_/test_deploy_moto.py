@@ -18,6 +18,8 @@ from consumers.lambda_metrics import DEAD_LETTERS
 from consumers.lambda_settings import (
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE,
+    ENV_CANARY,
+    ENV_CANARY_PERCENT,
     ENV_CHECK,
     ENV_DEADLETTER_TARGET,
     ENV_LOG_LEVEL,
@@ -26,18 +28,22 @@ from consumers.lambda_settings import (
     ENV_MODELS,
     ENV_OUTPUT_STREAM,
     ENV_SERVICE,
+    ENV_SHADOW,
+    ENV_SHADOW_STREAM,
     ENV_TRACING,
     LAMBDA_MODEL_CACHE,
+    LambdaSettings,
 )
 from streamjury.cli.main import cli
 from streamjury.deploy.alarms import AlarmThresholds
 from streamjury.deploy.artifact import BAKED_MODELS_PATH, HANDLER
 from streamjury.deploy.changes import Change
-from streamjury.deploy.lambda_deploy import DeployClients, DeployRequest, deploy_lambda
+from streamjury.deploy.lambda_deploy import DeployClients, DeployRequest, Rollout, deploy_lambda
 from streamjury.deploy.role import POLICY_NAME
 from streamjury.devservers.moto_server import MotoServer
 from streamjury.esm.config import MappingSettings
 
+ROLLOUT_VARS = (ENV_SHADOW, ENV_SHADOW_STREAM, ENV_CANARY, ENV_CANARY_PERCENT)
 ON_FAILURE = "arn:aws:sqs:us-east-1:123456789012:streamjury-on-failure"
 CUSTOM = MappingSettings(
     batch_size=250,
@@ -344,3 +350,89 @@ def test_switching_tracing_off_updates_only_the_tracing_mode_and_its_variable(
     assert sent["TracingConfig"] == {"Mode": "PassThrough"}  # moto 5.2 stores only a create's
     config = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
     assert config["Environment"]["Variables"][ENV_TRACING] == "false"
+
+
+def test_a_shadow_and_a_canary_become_the_variables_the_handler_reads_and_go_when_dropped(
+    world: dict[str, str],
+    calls: tuple[DeployClients, Calls],
+    models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clients, _ = calls
+    rollout = Rollout(shadow="challenger", shadow_stream="verdicts-shadow-x", canary="7")
+    asked = request(world, models_dir, role_arn=None, rollout=rollout)
+
+    deploy_lambda(asked, clients)
+    with_both = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
+    report = deploy_lambda(request(world, models_dir, role_arn=None), clients)
+    without = clients.lambda_.get_function(FunctionName=world["function"])["Configuration"]
+
+    variables = with_both["Environment"]["Variables"]
+    assert {name: variables.get(name) for name in ROLLOUT_VARS} == {
+        ENV_SHADOW: "challenger",
+        ENV_SHADOW_STREAM: "verdicts-shadow-x",
+        ENV_CANARY: "7",
+        ENV_CANARY_PERCENT: None,  # the handler's own default share
+    }
+    for name, value in variables.items():  # the function's environment at cold start
+        monkeypatch.setenv(name, value)
+    settings = LambdaSettings()
+    assert (settings.shadow, settings.shadow_stream, settings.canary) == (
+        "challenger",
+        "verdicts-shadow-x",
+        "7",
+    )
+    assert not set(ROLLOUT_VARS) & set(without["Environment"]["Variables"])
+    function_change = next(c for c in report.changes if c.resource.startswith("function"))
+    assert function_change.fields == ("Environment",)
+
+
+def test_the_role_may_write_the_shadow_stream_only_when_there_is_a_shadow(
+    world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
+) -> None:
+    clients, _ = calls
+    rollout = Rollout(shadow="challenger", shadow_stream="verdicts-shadow-x")
+    asked = request(world, models_dir, role_arn=None, rollout=rollout)
+
+    report = deploy_lambda(asked, clients)
+
+    document = clients.iam.get_role_policy(RoleName=asked.role_name, PolicyName=POLICY_NAME)[
+        "PolicyDocument"
+    ]
+    policy = json.loads(unquote(document)) if isinstance(document, str) else document
+    [writes] = [s for s in policy["Statement"] if s["Sid"] == "WriteVerdictsAndDeadLetters"]
+    assert writes["Resource"] == [
+        report.stream_arn.replace(world["stream"], name)
+        for name in ("verdicts-x", "verdicts-shadow-x", "deadletter-x")
+    ]
+
+
+def test_the_cli_sets_the_canary_share_and_refuses_a_share_without_a_canary(
+    world: dict[str, str],
+    moto_server: MotoServer,
+    models_dir: Path,
+    aws_credentials: None,
+    restore_root_logging: None,
+) -> None:
+    args = [
+        "deploy", "lambda", "duration",
+        "--stream", world["stream"],
+        "--output-stream", "verdicts",
+        "--function-name", world["function"],
+        "--zip", "--models", str(models_dir),
+        "--endpoint-url", moto_server.endpoint_url,
+    ]  # fmt: skip
+    runner = CliRunner()
+
+    refused = runner.invoke(cli, [*args, "--canary-percent", "20"])
+    deployed = runner.invoke(cli, [*args, "--canary", "candidate", "--canary-percent", "12.5"])
+
+    assert refused.exit_code == 2
+    assert "--canary-percent needs --canary" in refused.output
+    assert "Traceback" not in refused.output
+    assert deployed.exit_code == 0, deployed.output
+    variables = moto_server.client("lambda").get_function(FunctionName=world["function"])[
+        "Configuration"
+    ]["Environment"]["Variables"]
+    assert (variables[ENV_CANARY], variables[ENV_CANARY_PERCENT]) == ("candidate", "12.5")
+    assert ENV_SHADOW not in variables
