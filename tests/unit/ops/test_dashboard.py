@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
+from decision.quality.join import Error, Expired, Series
+from decision.quality.metrics import PrometheusQualityMetrics
 from streamjury.ops.metrics import ServiceMetrics
 from streamjury.ops.settings import IMAGE_HTTP_PORT
 from tests.unit.ops.compose_file import load_compose
@@ -45,6 +47,8 @@ def exposed_names() -> set[str]:
     metrics.set_lag_records("rides", {"0": 1})
     metrics.set_lag_seconds("rides", {"0": 1.0})
     metrics.set_model("m", "1")
+    quality = PrometheusQualityMetrics(registry)  # the quality service's own, on the same port
+    quality.observe([Error(Series("duration", "1", "live"), 1.0, -1.0)], Expired(), 1, 0)
     text = generate_latest(registry).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
 
@@ -65,7 +69,7 @@ def test_every_metric_a_panel_queries_is_one_a_service_exposes() -> None:
     assert queried - exposed == set()
 
 
-def test_the_dashboard_covers_throughput_latency_dead_letters_lag_and_readiness() -> None:
+def test_the_dashboard_covers_throughput_latency_dead_letters_lag_readiness_and_quality() -> None:
     exprs = " ".join(t["expr"] for panel in panels(DASHBOARD) for t in panel["targets"])
     for metric in (
         "streamjury_records_in_total",
@@ -78,6 +82,8 @@ def test_the_dashboard_covers_throughput_latency_dead_letters_lag_and_readiness(
         "streamjury_consumer_lag_records",
         "streamjury_consumer_lag_seconds",
         "streamjury_ready",
+        "streamjury_live_abs_error_sum",
+        "streamjury_live_abs_error_count",
     ):
         assert metric in exprs
 
