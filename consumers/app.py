@@ -19,6 +19,7 @@ from consumers.settings import ConsumerSettings
 from consumers.shadow import ShadowScorer
 from models.store import ModelStore
 from streamjury.errors import ConfigError, StreamError
+from streamjury.ops.heap import settle_startup_heap
 from streamjury.ops.service import service_ops
 from streamjury.shutdown import GracefulShutdown
 from streamjury.streams.base import Backend
@@ -34,7 +35,7 @@ def serve(settings: ConsumerSettings) -> RunStats:
     SIGHUP makes it re-read its model alias before the next batch.
     """
     with GracefulShutdown() as shutdown:
-        return run_consumer(settings, shutdown, on_rollout=reload_on_sighup)
+        return run_consumer(settings, shutdown, on_rollout=reload_on_sighup, settle_heap=True)
 
 
 def run_consumer(
@@ -44,6 +45,7 @@ def run_consumer(
     backend: Backend | None = None,
     models: ModelSource | None = None,
     on_rollout: Callable[[ModelRollout], AbstractContextManager[None]] | None = None,
+    settle_heap: bool = False,
 ) -> RunStats:
     """Load the check's model once, then consume until ``stop_requested()``.
 
@@ -52,6 +54,8 @@ def run_consumer(
     ``/readyz`` turns 200 once the model is loaded and the consumer owns partitions, and shows
     which version serves. The model follows ``settings.model_alias`` between batches;
     ``on_rollout`` is entered around the run with the rollout (``serve`` hooks SIGHUP there).
+    ``settle_heap``: freeze what startup built out of the garbage collector's scans (a service
+    process does; see ``streamjury.ops.heap``).
     """
     spec = get_check(settings.check)
     names = StreamNames(settings.stream_prefix)
@@ -114,6 +118,8 @@ def run_consumer(
             settings.group_name,
             extra={"service": "consumer", "check": spec.name, "stream": source},
         )
+        if settle_heap:
+            settle_startup_heap()  # models, imports and clients loaded: out of the collector's way
         return runtime.run(consumer, stop_requested)
 
 

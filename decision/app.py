@@ -15,6 +15,7 @@ from decision.service import Clock, DecisionService, ServiceConfig, ServiceStats
 from decision.settings import DecisionSettings
 from streamjury.errors import WriterFencedError
 from streamjury.ops.health import ASSIGNMENT
+from streamjury.ops.heap import settle_startup_heap
 from streamjury.ops.metrics import Metrics
 from streamjury.ops.service import service_ops
 from streamjury.shutdown import GracefulShutdown
@@ -72,6 +73,7 @@ def run_decision_service(settings: DecisionSettings) -> ServiceStats:
         try:
             with build_service(settings, backend, policy, metrics=ops.metrics) as service:
                 ops.readiness.set(WRITER)
+                settle_startup_heap()
                 try:
                     return service.run(shutdown)
                 except WriterFencedError:

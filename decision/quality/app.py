@@ -14,6 +14,7 @@ from decision.quality.metrics import NullQualityMetrics, PrometheusQualityMetric
 from decision.quality.service import QualityConfig, QualityService, QualityStats
 from decision.quality.settings import QualitySettings
 from streamjury.ops.health import ASSIGNMENT
+from streamjury.ops.heap import settle_startup_heap
 from streamjury.ops.metrics import ServiceMetrics
 from streamjury.ops.service import service_ops
 from streamjury.shutdown import GracefulShutdown
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 def serve(settings: QualitySettings) -> QualityStats:
     """Run until SIGTERM/SIGINT; the batch in hand is joined and committed before returning."""
     with GracefulShutdown() as shutdown:
-        return run_quality_service(settings, shutdown)
+        return run_quality_service(settings, shutdown, settle_heap=True)
 
 
 def run_quality_service(
@@ -36,6 +37,7 @@ def run_quality_service(
     *,
     backend: Backend | None = None,
     clock: Callable[[], float] = time.monotonic,
+    settle_heap: bool = False,
 ) -> QualityStats:
     """Consume ``verdicts``, ``verdicts-shadow`` and ``outcomes`` until ``stop_requested()``.
 
@@ -70,6 +72,8 @@ def run_quality_service(
                     metrics=ops.metrics,
                     quality=quality,
                 )
+                if settle_heap:  # a service process: see streamjury.ops.heap
+                    settle_startup_heap()
                 return service.run(stop_requested)
             finally:
                 consumer.close()
