@@ -120,9 +120,11 @@ class Joiner:
                 states.pop(key, None)
                 continue
             states[state.event_id] = state
-        self._table.adopt(
-            partition, {event_id: Join.from_state(state) for event_id, state in states.items()}
-        )
+        joins = {event_id: Join.from_state(state) for event_id, state in states.items()}
+        for join in joins.values():
+            if join.outcome is not None:
+                join.compact()
+        self._table.adopt(partition, joins)
         return len(states)
 
     def hold(self, partition: str) -> None:
@@ -153,7 +155,7 @@ class Joiner:
             seen = join.by_check.get(verdict.check)
             if seen is not None:
                 return verdict_conflict(seen, verdict)  # None: harmless, ignored by offer
-            if len(join.verdicts) >= MAX_CHECKS_PER_EVENT:
+            if join.verdict_count >= MAX_CHECKS_PER_EVENT:
                 return _too_many_checks(verdict.event_id)
             if join.event_type != verdict.event_type:
                 return event_type_conflict(join.event_type, verdict)
@@ -191,8 +193,10 @@ class Joiner:
         if join is not None:
             seen = join.by_check.get(verdict.check)
             if seen is not None:
+                if join.outcome is not None:
+                    join.compact()  # a redelivery to a decided join: nothing else will change
                 return verdict_conflict(seen, verdict) or False
-            if len(join.verdicts) >= MAX_CHECKS_PER_EVENT:
+            if join.verdict_count >= MAX_CHECKS_PER_EVENT:
                 return _too_many_checks(event_id)
             if join.event_type != verdict.event_type:
                 return event_type_conflict(join.event_type, verdict)
@@ -218,15 +222,21 @@ class Joiner:
             elif now >= join.decided_at + self.retention_s:
                 table.remove(partition, join.event_id)
                 self._changed[join.event_id] = None
-        changes = Changes(
-            self._decisions,
-            {
-                event_id: b"" if join is None else join.to_bytes()
-                for event_id, join in self._changed.items()
-            },
-        )
+        states: dict[str, bytes] = {}
+        for event_id, changed in self._changed.items():
+            if changed is None:
+                states[event_id] = b""
+                continue
+            states[event_id] = changed.to_bytes()
+            if changed.outcome is not None:
+                changed.compact()  # kept for the retention: its JSON is enough (see ``Join``)
+        changes = Changes(self._decisions, states)
         self._decisions, self._changed = [], {}
         return changes
+
+    def held_join(self, partition: str, event_id: str) -> Join | None:
+        """The join of ``event_id`` held for ``partition``, if any (for tools and tests)."""
+        return self._table.get(partition, event_id)
 
     def __len__(self) -> int:
         """How many joins (open or decided, within retention) are held in memory."""

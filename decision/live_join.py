@@ -29,15 +29,21 @@ verdict_json: Final = Verdict.__pydantic_serializer__.to_json
 class Join:
     """Everything known about one event's join; the joiner changes it in place.
 
-    ``verdicts`` keeps arrival order (the first verdict of a check wins), ``by_check`` the same
-    verdicts by check for the rules, ``fragments`` their JSON. ``wake`` is when the join's
-    timer is set for (see ``table.JoinTable``).
+    ``fragments`` keeps the verdicts' JSON in arrival order (the first verdict of a check wins),
+    ``by_check`` the verdicts by check for the rules. ``wake`` is when the join's timer is set
+    for (see ``table.JoinTable``).
+
+    A decided join is kept for the retention, mostly to recognise redeliveries, so the joiner
+    ``compact``s it: the verdict models go and only their JSON stays. That is a fraction of the
+    memory, and two objects for the garbage collector to scan instead of a dozen or more. The
+    rare verdict that reaches a compacted join (a redelivery, a late check) brings the models
+    back from the JSON, exactly as a restore from the changelog does.
     """
 
     __slots__ = (
+        "_by_check",
         "_occurred",
         "_state_head",
-        "by_check",
         "decided_at",
         "event_id",
         "event_occurred_at",
@@ -46,7 +52,6 @@ class Join:
         "opened_at",
         "outcome",
         "revision",
-        "verdicts",
         "wake",
     )
 
@@ -61,8 +66,7 @@ class Join:
         self.event_type = event_type
         self.event_occurred_at = event_occurred_at
         self.opened_at = opened_at
-        self.verdicts: list[Verdict] = []
-        self.by_check: dict[str, Verdict] = {}
+        self._by_check: dict[str, Verdict] | None = {}
         self.fragments: list[bytes] = []
         self.outcome: Outcome | None = None
         """The outcome last published, None while undecided."""
@@ -77,11 +81,34 @@ class Join:
         """A join opened by ``verdict`` (not added yet) at clock time ``now``."""
         return cls(verdict.event_id, verdict.event_type, verdict.event_occurred_at, now)
 
+    @property
+    def by_check(self) -> dict[str, Verdict]:
+        """The verdicts by check (a repeated check's last verdict counts, as in ``JoinState``)."""
+        by_check = self._by_check
+        if by_check is None:
+            parse = Verdict.model_validate_json
+            by_check = self._by_check = {}
+            for fragment in self.fragments:
+                verdict = parse(fragment)
+                by_check[verdict.check] = verdict
+        return by_check
+
+    @property
+    def verdict_count(self) -> int:
+        return len(self.fragments)
+
     def add(self, verdict: Verdict, fragment: bytes | None = None) -> None:
         """Record ``verdict`` (its check must be new here); ``fragment`` is its ``verdict_json``."""
-        self.verdicts.append(verdict)
         self.by_check[verdict.check] = verdict
         self.fragments.append(verdict_json(verdict) if fragment is None else fragment)
+
+    def compact(self) -> None:
+        """Drop the verdict models, keeping their JSON (``by_check`` rebuilds them on demand)."""
+        self._by_check = None
+
+    @property
+    def compacted(self) -> bool:
+        return self._by_check is None
 
     def record_decision(self, outcome: Outcome, now: float) -> int:
         """Note ``outcome`` as published at ``now``; returns its revision."""

@@ -7,6 +7,7 @@ import pytest
 from decision.join_state import JoinState, decide, record_verdict
 from decision.joiner import MAX_CHECKS_PER_EVENT, Changes, Joiner
 from decision.policy import Policy
+from streamjury.schemas import SourcePosition
 from tests.unit.decision.support import FakeClock, VerdictFactory
 
 PARTITION = "0"
@@ -305,3 +306,67 @@ def test_verdicts_beyond_the_per_event_cap_are_rejected(
     reason = joiner.rejection(PARTITION, make_verdict("one_more", event_type="upload", score=0.1))
 
     assert reason is not None
+
+
+def test_a_decided_join_keeps_only_its_verdicts_json_and_still_knows_them(
+    joiner: Joiner, make_verdict: VerdictFactory, clock: FakeClock
+) -> None:
+    offer_upload(joiner, make_verdict, clock(), copyright=0.1, nsfw=0.1, violence=0.1)
+    joiner.settle(clock())
+    held = joiner.held_join(PARTITION, "up-1")
+    assert held is not None
+    assert held.compacted  # decided: the verdict models are gone, their JSON stays
+
+    again = joiner.join(PARTITION, make_verdict("nsfw", event_id="up-1", score=0.1), clock())
+    resent = make_verdict("nsfw", event_id="up-1", score=0.8)  # the event sent again, changed
+    resent = resent.model_copy(
+        update={"source": SourcePosition(stream="uploads", partition="0", offset=9)}
+    )
+    other = joiner.join(PARTITION, resent, clock())
+    changes = joiner.settle(clock())
+
+    assert again is False  # a redelivery, recognised from the JSON
+    assert isinstance(other, str)
+    assert "conflicting duplicate" in other
+    assert changes.decisions == []
+    assert held.compacted
+
+
+def test_late_checks_reaching_a_compacted_join_amend_with_every_verdict(
+    joiner: Joiner, make_verdict: VerdictFactory, clock: FakeClock
+) -> None:
+    offer_upload(joiner, make_verdict, clock(), copyright=0.1)
+    clock.advance(60)
+    first = joiner.settle(clock())  # timed out: review, and compacted
+    held = joiner.held_join(PARTITION, "up-1")
+    assert held is not None
+    assert held.compacted
+
+    offer_upload(joiner, make_verdict, clock(), nsfw=0.1, violence=0.1)
+    amended = joiner.settle(clock())
+
+    assert [(d.outcome, d.revision) for d in first.decisions] == [("review", 1)]
+    [decision] = amended.decisions
+    assert (decision.outcome, decision.revision) == ("approve", 2)
+    assert [v.check for v in decision.verdicts] == ["copyright", "nsfw", "violence"]
+    assert decision.verdicts[0] == first.decisions[0].verdicts[0]
+
+
+def test_restored_decided_joins_are_compacted_and_open_ones_are_not(
+    joiner: Joiner, policy: Policy, make_verdict: VerdictFactory, clock: FakeClock
+) -> None:
+    offer_upload(
+        joiner, make_verdict, clock(), event_id="done", copyright=0.1, nsfw=0.1, violence=0.1
+    )
+    offer_upload(joiner, make_verdict, clock(), event_id="open", copyright=0.1)
+    changelog = list(joiner.settle(clock()).state_records.items())
+
+    restored = Joiner(policy, retention_s=RETENTION_S)
+    restored.restore(PARTITION, changelog)
+
+    done, still_open = (restored.held_join(PARTITION, e) for e in ("done", "open"))
+    assert done is not None
+    assert done.compacted
+    assert still_open is not None
+    assert not still_open.compacted
+    assert set(done.by_check) == {"copyright", "nsfw", "violence"}
