@@ -3,7 +3,7 @@
 Rides with outcomes go through a duration consumer with a canary and a shadow (and a plain tip
 consumer); the quality service joins what they wrote with the outcomes. Every exported series must
 equal the MAE computed here from the verdict and outcome records read back, and a redelivered
-copy of records must change nothing. Run on the local log and on the real Kafka broker.
+copy of records must change nothing. Run on the local log, the real Kafka broker and kinesis-local.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import pytest
 from models.shadow import ShadowVerdict
 from models.store import ModelStore
 from models.train import ride_data, train_duration
+from streamjury.devservers.kinesis import LocalKinesis
 from streamjury.schemas import RideCompleted, Verdict
-from streamjury.settings import BackendSettings, KafkaSettings
+from streamjury.settings import BackendSettings, KafkaSettings, KinesisSettings
 from streamjury.streams.base import Backend, OutRecord
 from streamjury.streams.factory import open_backend
 from streamjury.streams.names import StreamNames
@@ -54,20 +55,51 @@ def candidate_models(models: Path, tmp_path: Path) -> tuple[Path, str]:
     return copy, other
 
 
-@pytest.fixture(params=["local", pytest.param("kafka", marks=pytest.mark.kafka)])
-def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> BackendSettings:
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("kafka", marks=pytest.mark.kafka),
+        pytest.param("kinesis", marks=pytest.mark.kinesis),
+    ]
+)
+def backend_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BackendSettings]:
     prefix = f"q{uuid.uuid4().hex[:8]}-"
     if request.param == "local":
-        return BackendSettings(backend="local", local_dir=tmp_path / "log", stream_prefix=prefix)
+        yield BackendSettings(backend="local", local_dir=tmp_path / "log", stream_prefix=prefix)
+        return
+    if request.param == "kinesis":
+        server: LocalKinesis = request.getfixturevalue("kinesis_local")
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", server.region),
+        ):
+            monkeypatch.setenv(name, value)  # the services' environment is a copy of this one
+        kinesis = KinesisSettings(endpoint_url=server.endpoint_url, region=server.region)
+        yield BackendSettings(
+            backend="kinesis", kinesis=kinesis, local_dir=tmp_path / "log", stream_prefix=prefix
+        )
+        admin = server.client()  # kinesis-local is shared by the session: leave it as found
+        for name in admin.list_streams(Limit=1000)["StreamNames"]:
+            if name.startswith(prefix):
+                admin.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+        return
     broker = request.getfixturevalue("kafka_broker")
     kafka = KafkaSettings(bootstrap=broker.bootstrap_servers, client_id="streamjury-tests")
-    return BackendSettings(backend="kafka", kafka=kafka, stream_prefix=prefix)
+    yield BackendSettings(backend="kafka", kafka=kafka, stream_prefix=prefix)
 
 
 def flags(settings: BackendSettings) -> list[str]:
     common = ["--backend", settings.backend, "--stream-prefix", settings.stream_prefix]
     if settings.backend == "local":
         return [*common, "--local-dir", str(settings.local_dir)]
+    if settings.backend == "kinesis":  # shard leases and checkpoints in a local store
+        endpoint = str(settings.kinesis.endpoint_url)
+        return [*common, "--kinesis-endpoint", endpoint, "--local-dir", str(settings.local_dir)]
     return [*common, "--bootstrap", settings.kafka.bootstrap]
 
 
@@ -157,6 +189,8 @@ def test_exported_live_mae_matches_the_streams_and_ignores_redeliveries(
 ) -> None:
     _, candidate = candidate_models
     names = StreamNames(backend_settings.stream_prefix)
+    create = [STREAMJURY, "streams", "create", *flags(backend_settings)]
+    subprocess.run(create, check=True, capture_output=True, timeout=120)
     produce = [STREAMJURY, "produce", "rides", "--with-outcomes", "--count", str(COUNT)]
     subprocess.run(
         [*produce, "--seed", "4", *flags(backend_settings)],
