@@ -45,6 +45,7 @@ from streamjury.streams.names import (
     STREAM_OF_EVENT_TYPE,
     StreamNames,
 )
+from tests.aws_env import DEVELOPER_AWS_VARS, use_kinesis_local
 from tests.reliability.accounting import (
     Expected,
     account,
@@ -232,21 +233,9 @@ def kinesis_target(
     """kinesis-local behind the fault proxy; the streams are deleted afterwards (kinesis-local
     is shared by the session)."""
     server: LocalKinesis = request.getfixturevalue("kinesis_local")
-    aws = {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": server.region,
-    }
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KINESIS",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    aws = use_kinesis_local(monkeypatch, server)
+    for name in DEVELOPER_AWS_VARS:
         env.pop(name, None)
-    for name, value in aws.items():
-        monkeypatch.setenv(name, value)
     plan = FaultPlan(FaultRates(), seed=SEED, clock=time.monotonic)
     with KinesisFaultProxy(server.endpoint_url, plan) as proxy:
 

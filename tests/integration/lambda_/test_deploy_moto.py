@@ -119,6 +119,18 @@ def request(world: dict[str, str], models: Path, **changes: Any) -> DeployReques
     return DeployRequest(**values)
 
 
+def cli_args(world: dict[str, str], moto_server: MotoServer, models: Path) -> list[str]:
+    """``streamjury deploy lambda duration`` as a zip, against moto, in ``world``."""
+    return [
+        "deploy", "lambda", "duration",
+        "--stream", world["stream"],
+        "--output-stream", "verdicts",
+        "--function-name", world["function"],
+        "--zip", "--models", str(models),
+        "--endpoint-url", moto_server.endpoint_url,
+    ]  # fmt: skip
+
+
 def test_deploy_creates_the_function_and_a_mapping_with_exactly_the_settings_asked(
     world: dict[str, str], calls: tuple[DeployClients, Calls], models_dir: Path
 ) -> None:
@@ -229,15 +241,7 @@ def test_the_cli_deploys_and_reports_unchanged_when_run_again(
     aws_credentials: None,
     restore_root_logging: None,
 ) -> None:
-    args = [
-        "deploy", "lambda", "duration",
-        "--stream", world["stream"],
-        "--output-stream", "verdicts",
-        "--function-name", world["function"],
-        "--zip", "--models", str(models_dir),
-        "--batch-size", "10", "--max-retries", "2",
-        "--endpoint-url", moto_server.endpoint_url,
-    ]  # fmt: skip
+    args = [*cli_args(world, moto_server, models_dir), "--batch-size", "10", "--max-retries", "2"]
     runner = CliRunner()
 
     first = runner.invoke(cli, args, catch_exceptions=False)
@@ -414,14 +418,7 @@ def test_the_cli_sets_the_canary_share_and_refuses_a_share_without_a_canary(
     aws_credentials: None,
     restore_root_logging: None,
 ) -> None:
-    args = [
-        "deploy", "lambda", "duration",
-        "--stream", world["stream"],
-        "--output-stream", "verdicts",
-        "--function-name", world["function"],
-        "--zip", "--models", str(models_dir),
-        "--endpoint-url", moto_server.endpoint_url,
-    ]  # fmt: skip
+    args = cli_args(world, moto_server, models_dir)
     runner = CliRunner()
 
     refused = runner.invoke(cli, [*args, "--canary-percent", "20"])

@@ -26,6 +26,7 @@ from streamjury.settings import BackendSettings, KafkaSettings, KinesisSettings
 from streamjury.streams.base import Backend, OutRecord
 from streamjury.streams.factory import open_backend
 from streamjury.streams.names import StreamNames
+from tests.aws_env import use_kinesis_local
 from tests.integration.ops.support import (
     STREAMJURY,
     WAIT_S,
@@ -71,14 +72,7 @@ def backend_settings(
         return
     if request.param == "kinesis":
         server: LocalKinesis = request.getfixturevalue("kinesis_local")
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-            monkeypatch.delenv(name, raising=False)
-        for name, value in (
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", server.region),
-        ):
-            monkeypatch.setenv(name, value)  # the services' environment is a copy of this one
+        use_kinesis_local(monkeypatch, server)  # the services' environment is a copy of this one
         kinesis = KinesisSettings(endpoint_url=server.endpoint_url, region=server.region)
         yield BackendSettings(
             backend="kinesis", kinesis=kinesis, local_dir=tmp_path / "log", stream_prefix=prefix
