@@ -193,6 +193,11 @@ class KafkaAtomicWriter:
                 time.sleep(wait)
                 continue
             self._consumer.rewind(consumed)
+            log.warning(
+                "writer %s: transaction aborted, consumer rewound to the batch: %s",
+                self.writer_id,
+                failure.reason,
+            )
             raise RewoundDeliveryError(
                 f"writer {self.writer_id!r}: transaction aborted, nothing written, "
                 f"the consumer was rewound to the batch: {failure.reason}"

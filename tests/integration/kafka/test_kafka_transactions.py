@@ -193,7 +193,17 @@ def test_a_writer_rides_out_a_broker_restart_writing_every_record_once(
     assert not copier.is_alive(), "the writer hung after the broker restart"
     assert errors == []
     assert batches[-1] > restarted, "the restart did not land mid-copy"
-    assert copied_keys(kafka_broker, copies, "read_committed") == Counter(keys)
+    visible = copied_keys(kafka_broker, copies, "read_committed")
+    if visible != Counter(keys):  # seen once in CI, never since: say all there is to say
+        missing = sorted(set(keys) - set(visible))
+        written = copied_keys(kafka_broker, copies, "read_uncommitted")
+        pytest.fail(
+            f"{len(missing)} keys not visible: {missing[:20]}; of them written (aborted or still "
+            f"open): {[(k, written[k]) for k in missing[:20]]}; duplicates: "
+            f"{[k for k, n in visible.items() if n > 1][:20]}; {len(batches)} batches, "
+            f"rewinds at {[round(t - restarted, 1) for t in rewinds]} s from the restart; "
+            f"group offsets {kafka_backend.committed(source, group)}, ends {ends}"
+        )
     assert kafka_backend.committed(source, group) == {p: n for p, n in ends.items() if n > 0}
     writer.close()
     consumer.close()
