@@ -15,10 +15,15 @@ DEVELOPER_AWS_VARS = (
 )
 
 
-def use_kinesis_local(monkeypatch: pytest.MonkeyPatch, server: LocalKinesis) -> dict[str, str]:
-    """Point this process's environment (and so its children's) at ``server``; the variables set."""
+def forget_developer_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset what would send this process's AWS clients to the developer's own account."""
     for name in DEVELOPER_AWS_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+def use_kinesis_local(monkeypatch: pytest.MonkeyPatch, server: LocalKinesis) -> dict[str, str]:
+    """Point this process's environment (and so its children's) at ``server``; the variables set."""
+    forget_developer_aws(monkeypatch)
     aws = {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",

@@ -5,6 +5,7 @@ Integration tests never mock a broker; they get these fixtures and use uuid-name
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -39,3 +40,19 @@ def moto_server() -> Iterator[MotoServer]:
     """moto in server mode: Lambda, IAM, S3, DynamoDB, SQS APIs that need no execution engine."""
     with MotoServer() as server:
         yield server
+
+
+@pytest.fixture
+def restore_root_logging() -> Iterator[None]:
+    """The CLI and the Lambda entry point install their own root handler (and its filters); put
+    the test session's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    filters = {handler: list(handler.filters) for handler in handlers}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for handler, kept in filters.items():
+            handler.filters[:] = kept

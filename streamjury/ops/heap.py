@@ -1,10 +1,9 @@
 """Keep CPython's cyclic garbage collector from pausing a service's hot loop.
 
 A full (oldest-generation) collection walks every tracked object, and a service that has loaded
-its models, imports and clients holds tens of thousands of them for its whole life. Measured on a
-quiet machine (``gc.collect()`` after loading a check's model): ~49 ms in the ``nsfw`` consumer
-(its text model), ~7 ms in ``duration``; every such collection pauses the batch in hand. In the
-pipeline at 1k events/s the decision service's full collections took 33-132 ms of wall time.
+its models, imports and clients holds tens of thousands of them for its whole life: 21-42 ms
+per full collection with one check's model loaded (``python -m bench.stage_latency --gc``), ~0
+after the freeze. Every such collection pauses the batch in hand.
 
 ``settle_startup_heap`` runs once, when startup is over: one collection, then ``gc.freeze()``
 moves every surviving object into the permanent generation, which collections no longer visit

@@ -32,6 +32,7 @@ from streamjury.esm.runner import EventSourceMappingRunner, RunnerOptions, RunSt
 from streamjury.schemas import DeadLetter, Verdict
 from streamjury.settings import KinesisSettings
 from streamjury.streams.base import OutRecord
+from tests.aws_env import forget_developer_aws
 from tests.integration.lambda_.test_esm_kinesis import create_stream, put, ride
 from tests.unit.lambda_.support import FailFromKey, MemorySink
 
@@ -55,13 +56,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # EMF is checked elsewhere
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KINESIS",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    forget_developer_aws(monkeypatch)
 
 
 @pytest.fixture

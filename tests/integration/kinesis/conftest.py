@@ -20,6 +20,7 @@ from streamjury.streams.kinesis.checkpoints.dynamodb import DynamoCheckpointStor
 from streamjury.streams.kinesis.checkpoints.sqlite import SqliteCheckpointStore
 from streamjury.streams.kinesis.consumer import ConsumerOptions
 from streamjury.streams.kinesis.leases import LeaseOptions
+from tests.aws_env import forget_developer_aws
 
 QUICK_HANDOVER = ConsumerOptions(leases=LeaseOptions(ttl_s=10.0, acquire_interval_s=0.2))
 """Default polling; members below their share look for free shards five times a second."""
@@ -32,13 +33,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials for the clients the backend builds itself (the servers accept any)."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KINESIS",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    forget_developer_aws(monkeypatch)
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ The servers themselves (kinesis-local, moto) are the session fixtures of ``tests
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from models.train import train_all
+from tests.aws_env import forget_developer_aws
 from tests.unit.lambda_.support import TRAIN_ROWS
 
 
@@ -29,22 +28,4 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KINESIS",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    """The CLI root installs its own log handler; put the test session's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    forget_developer_aws(monkeypatch)

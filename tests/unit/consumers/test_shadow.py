@@ -5,10 +5,8 @@ Then ``streamjury models compare`` reads the pairs back and reports agreement, a
 
 from __future__ import annotations
 
-import logging
 import shutil
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,18 +38,6 @@ def models(trained_models: Path, tmp_path: Path) -> Path:
 def candidate(models: Path) -> str:
     live = ModelStore(models).version("duration")
     return next(m.version for m in ModelStore(models).versions("duration") if m.version != live)
-
-
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    """The CLI root installs its own log handler; put the test session's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def read(settings: ConsumerSettings, stream: str) -> list[bytes]:

@@ -47,20 +47,6 @@ def metrics_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    filters = {h: list(h.filters) for h in handlers}
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        for h, kept in filters.items():
-            h.filters[:] = kept
-
-
 def context(name: str = "streamjury-nsfw", timeout_s: float = 60.0) -> LocalContext:
     return LocalContext(
         function_name=name,

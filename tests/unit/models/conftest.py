@@ -5,9 +5,7 @@ Training on a few thousand synthetic rows takes well under a second and is the r
 
 from __future__ import annotations
 
-import logging
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,15 +36,3 @@ def models_copy(trained_dir: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "models"
     shutil.copytree(trained_dir, copy)
     return copy
-
-
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    """The CLI root installs its own log handler; put the test session's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)

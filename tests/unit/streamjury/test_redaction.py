@@ -34,17 +34,6 @@ def fresh_registry() -> Iterator[None]:
     SECRETS.forget_all()
 
 
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
 def test_secret_named_variables_and_secret_keys_of_json_values_are_secrets() -> None:
     environ = {
         "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
