@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from consumers.check import CheckSpec
-from models.store import ensure_trained
+from models.store import ModelStore, ensure_trained
+from models.train import ride_data, train_duration
 from streamjury.streams.base import Record
 from tests.unit.consumers.doubles import (
     RIDES,
@@ -75,3 +77,19 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("consumer-models")
     ensure_trained(folder, rows=TRAINING_ROWS)
     return folder
+
+
+@pytest.fixture
+def models(trained_models: Path, tmp_path: Path) -> Path:
+    """The trained models plus a second, differently trained duration version (not promoted):
+    the candidate of the canary and shadow tests."""
+    copy = tmp_path / "models"
+    shutil.copytree(trained_models, copy)
+    train_duration(ride_data(300, 9, None), copy, 9)
+    return copy
+
+
+def candidate(models: Path) -> str:
+    """The duration version in ``models`` that is not the live one."""
+    live = ModelStore(models).version("duration")
+    return next(m.version for m in ModelStore(models).versions("duration") if m.version != live)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -12,31 +11,17 @@ from consumers.app import run_consumer
 from consumers.canary import in_canary
 from models.plot import ROLE_COLOURS, SIZE
 from models.store import ModelStore
-from models.train import ride_data, train_duration
 from producers.synthetic import generate_rides
 from streamjury.cli.main import main
 from streamjury.schemas import RideCompleted, RideEvent, Verdict
 from streamjury.streams.base import OutRecord
 from streamjury.streams.memory import MemoryBackend
+from tests.unit.consumers.conftest import candidate
 from tests.unit.consumers.test_app import StopWhenCommitted, read_all, settings_for
-from tests.unit.consumers.test_shadow import restore_root_logging  # noqa: F401 (fixture)
 from tests.unit.models.test_plot import column_heights, read_png
 
 COUNT = 80
 PERCENT = 30.0
-
-
-@pytest.fixture
-def models(trained_models: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "models"
-    shutil.copytree(trained_models, copy)
-    train_duration(ride_data(300, 9, None), copy, 9)
-    return copy
-
-
-def candidate(models: Path) -> str:
-    live = ModelStore(models).version("duration")
-    return next(m.version for m in ModelStore(models).versions("duration") if m.version != live)
 
 
 def test_the_canary_share_is_stable_and_close_to_the_percent() -> None:
@@ -91,7 +76,7 @@ def test_models_compare_reports_figures_per_arm(
     models: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    restore_root_logging: None,  # noqa: F811
+    restore_root_logging: None,
 ) -> None:
     settings = settings_for(
         models,
@@ -129,7 +114,7 @@ def test_ground_truth_gives_live_mae_per_arm_and_rides_stay_clean(
     models: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    restore_root_logging: None,  # noqa: F811
+    restore_root_logging: None,
 ) -> None:
     from streamjury.streams.factory import open_backend
 
@@ -172,7 +157,7 @@ def test_models_compare_plots_the_arms_with_their_live_mae(
     models: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    restore_root_logging: None,  # noqa: F811
+    restore_root_logging: None,
 ) -> None:
     from streamjury.streams.factory import open_backend
 

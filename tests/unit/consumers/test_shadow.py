@@ -5,7 +5,6 @@ Then ``streamjury models compare`` reads the pairs back and reports agreement, a
 
 from __future__ import annotations
 
-import shutil
 import struct
 from pathlib import Path
 
@@ -15,29 +14,15 @@ from consumers.app import run_consumer
 from consumers.settings import ConsumerSettings
 from models.shadow import ShadowVerdict
 from models.store import ModelStore
-from models.train import ride_data, train_duration
 from producers.synthetic import generate_rides
 from streamjury.cli.main import main
 from streamjury.schemas import Verdict
 from streamjury.streams.base import OutRecord
 from streamjury.streams.factory import open_backend
+from tests.unit.consumers.conftest import candidate
 from tests.unit.consumers.test_app import StopWhenCommitted, settings_for
 
 COUNT = 50
-
-
-@pytest.fixture
-def models(trained_models: Path, tmp_path: Path) -> Path:
-    """The trained models plus a second, differently trained duration version (not promoted)."""
-    copy = tmp_path / "models"
-    shutil.copytree(trained_models, copy)
-    train_duration(ride_data(300, 9, None), copy, 9)
-    return copy
-
-
-def candidate(models: Path) -> str:
-    live = ModelStore(models).version("duration")
-    return next(m.version for m in ModelStore(models).versions("duration") if m.version != live)
 
 
 def read(settings: ConsumerSettings, stream: str) -> list[bytes]:
