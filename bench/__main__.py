@@ -27,6 +27,8 @@ TRIED_SETTINGS = {
     "STREAMJURY_DECISION_BATCH_SIZE": "2000",
 }
 TRIED_LABEL = "streamjury (5 ms consumer batches, decision batches of 2000)"
+CO_LOCATED_LABEL = "streamjury (co-located checks)"
+"""One consumer process per input stream scoring all of its checks."""
 """Batching settings tried against the defaults, side by side (docs/benchmarks.md says why)."""
 
 
@@ -131,6 +133,21 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
             work_dir=work / "tried",
             system=TRIED_LABEL,
             env=TRIED_SETTINGS,
+            say=say,
+        )
+        results["pipeline"] += [asdict(run) for run in runs]
+    if size.co_located_loads:
+        co_located = [
+            pipeline.Phase(rate, size.phase_events(rate)) for rate in size.co_located_loads
+        ]
+        say(f"whole pipeline, {CO_LOCATED_LABEL}")
+        runs = pipeline.run_session(
+            bootstrap,
+            str(models),
+            co_located,
+            work_dir=work / "co-located",
+            system=CO_LOCATED_LABEL,
+            services_for=pipeline.co_located_services,
             say=say,
         )
         results["pipeline"] += [asdict(run) for run in runs]

@@ -89,6 +89,13 @@ def streamjury_services(settings: DemoSettings, models: str, prefix: str) -> Seq
     return pipeline_services(settings, models, group_prefix=prefix, log_level="WARNING")
 
 
+def co_located_services(settings: DemoSettings, models: str, prefix: str) -> Sequence[ServiceSpec]:
+    """streamjury with one consumer per input stream running all of its checks."""
+    return pipeline_services(
+        settings, models, group_prefix=prefix, log_level="WARNING", co_locate=True
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     """``events`` timed events offered at ``rate`` events/s (0: as fast as possible)."""

@@ -64,6 +64,22 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"pipeline at {_load(run['offered'])} ev/s: p99 {run['latency_ms']['p99']:,.0f} ms"
             )
+    co_located = "streamjury (co-located checks)"
+    co_max = _max_throughput(results, co_located)
+    if co_max:
+        line = f"pipeline max, co-located checks: {co_max:,.0f} ev/s"
+        if ours_max:
+            line += f" = {co_max / ours_max:.2f}x one process per check"
+        if quix_max:
+            line += f" = {co_max / quix_max:.1f}x Quix Streams"
+        lines.append(line)
+    for run in _pipeline(results, co_located):
+        if run["offered"] and run["latency_ms"]:
+            latency = run["latency_ms"]
+            lines.append(
+                f"pipeline at {_load(run['offered'])} ev/s, co-located checks: "
+                f"p50 {latency['p50']:,.0f} ms, p99 {latency['p99']:,.0f} ms"
+            )
     return lines
 
 
@@ -220,7 +236,7 @@ def _resources_section(results: dict[str, Any]) -> list[str]:
         "CPU µs per event of the phase (user + system, from /proc) / peak RSS (VmHWM, MiB).",
         "",
     ]
-    services = [u["service"] for u in runs[0]["usage"]]
+    services = list(dict.fromkeys(u["service"] for run in runs for u in run["usage"]))
     out.append("| system | offered | " + " | ".join(services) + " |")
     out.append("|---|---:|" + "---:|" * len(services))
     for run in runs:

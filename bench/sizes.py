@@ -24,6 +24,9 @@ class Size:
     quix_loads: tuple[float, ...]
     tried_settings_loads: tuple[float, ...]
     """Loads run again with the batching settings tried against the defaults (empty: none)."""
+    co_located_loads: tuple[float, ...]
+    """Loads run again with each stream's checks in one consumer process (``consume duration
+    tip``, ``consume copyright nsfw violence``)."""
     seconds_per_load: float
     max_events: int
     """Events of the as-fast-as-possible phase."""
@@ -54,6 +57,7 @@ SIZES = {
         offered_loads=(500, 1000, 2000, 5000, 0),
         quix_loads=(0,),
         tried_settings_loads=(1000,),
+        co_located_loads=(500, 1000, 2000, 5000, 0),
         seconds_per_load=8.0,
         max_events=100_000,
         quix_max_events=1_500,
@@ -71,6 +75,7 @@ SIZES = {
         offered_loads=(50, 0),
         quix_loads=(0,),
         tried_settings_loads=(),
+        co_located_loads=(50, 0),
         seconds_per_load=0.2,
         max_events=20,
         quix_max_events=20,

@@ -54,7 +54,9 @@ def stages(decisions: Sequence[Decision]) -> dict[str, list[float]]:
     return found
 
 
-def run_stages(rate: float, events: int, models: Path, env: dict[str, str]) -> None:
+def run_stages(
+    rate: float, events: int, models: Path, env: dict[str, str], co_locate: bool = False
+) -> None:
     from bench import pipeline  # here, so that --gc measures a consumer's imports only
     from bench.pipeline import Phase
     from streamjury.devservers.kafka import LocalKafkaBroker
@@ -72,10 +74,18 @@ def run_stages(rate: float, events: int, models: Path, env: dict[str, str]) -> N
     with ExitStack() as stack:
         bootstrap = stack.enter_context(LocalKafkaBroker()).bootstrap_servers
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stages-")))
+        services_for = pipeline.co_located_services if co_locate else pipeline.streamjury_services
         [run] = pipeline.run_session(
-            bootstrap, str(models), [Phase(rate, events)], work_dir=work, env=env
+            bootstrap,
+            str(models),
+            [Phase(rate, events)],
+            work_dir=work,
+            env=env,
+            services_for=services_for,
         )
     print(f"{run.offered:,.0f} events/s offered, {run.headline}")
+    for usage in run.usage:
+        print(f"  {usage.service:24s} {run.cpu_per_event_us(usage.service):6.0f} us CPU per event")
     for name, values in stages(captured).items():
         print(f"{name:24s} {percentiles(values)}  (n={len(values)})")
 
@@ -110,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=Path(".streamjury/models"))
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--gc", action="store_true", help="only time full collections")
+    parser.add_argument(
+        "--co-locate", action="store_true", help="one consumer per stream runs all its checks"
+    )
     parser.add_argument("--gc-check", help=argparse.SUPPRESS)  # one check, in a child process
     args = parser.parse_args(argv)
     from models.store import ensure_trained
@@ -126,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             subprocess.run([*command, "--gc-check", check], check=True)
     else:
         env = dict(item.split("=", 1) for item in args.env)
-        run_stages(args.rate, args.events, models, env)
+        run_stages(args.rate, args.events, models, env, args.co_locate)
     return 0
 
 

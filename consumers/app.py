@@ -14,7 +14,7 @@ from consumers.canary import CanaryScorer
 from consumers.check import CheckModel, CheckSpec, ModelSource
 from consumers.registry import get_check
 from consumers.rollout import ModelRollout, RolloutMetrics, reload_on_sighup
-from consumers.runtime import ConsumerRuntime, RunStats
+from consumers.runtime import AlsoScored, ConsumerRuntime, RunStats
 from consumers.settings import ConsumerSettings
 from consumers.shadow import ShadowScorer
 from models.store import ModelStore
@@ -44,22 +44,27 @@ def run_consumer(
     *,
     backend: Backend | None = None,
     models: ModelSource | None = None,
-    on_rollout: Callable[[ModelRollout], AbstractContextManager[None]] | None = None,
+    on_rollout: Callable[..., AbstractContextManager[None]] | None = None,
     settle_heap: bool = False,
 ) -> RunStats:
     """Load the check's model once, then consume until ``stop_requested()``.
+
+    ``settings.check`` may name several checks of one stream (``duration,tip``): they share one
+    consumer group, one parse of each event and one write and commit per batch.
 
     ``backend`` and ``models`` default to what the settings describe; a backend passed in is
     left open for its owner. Everything opened here is closed here. With ``http_port`` set,
     ``/readyz`` turns 200 once the model is loaded and the consumer owns partitions, and shows
     which version serves. The model follows ``settings.model_alias`` between batches;
-    ``on_rollout`` is entered around the run with the rollout (``serve`` hooks SIGHUP there).
+    ``on_rollout`` is entered around the run with the rollouts (``serve`` hooks SIGHUP there).
     ``settle_heap``: freeze what startup built out of the garbage collector's scans (a service
     process does; see ``streamjury.ops.heap``).
     """
-    spec = get_check(settings.check)
+    specs = co_located_checks(settings)
+    spec = specs[0]
+    name = "+".join(other.name for other in specs)
     names = StreamNames(settings.stream_prefix)
-    with service_ops(settings, "consumer", spec.name) as ops, ExitStack() as resources:
+    with service_ops(settings, "consumer", name) as ops, ExitStack() as resources:
         store = models if models is not None else ModelStore.from_settings(settings)
         shadow = _shadow_scorer(settings, spec, store, names)
 
@@ -67,18 +72,29 @@ def run_consumer(
             timed = cast(CheckModel, ops.metrics.timed(model))
             return shadow.watch_live(timed) if shadow is not None else timed
 
-        rollout = ModelRollout(
-            spec,
-            store,
-            poll_interval_s=settings.model_poll_s,
-            wrap=wrap,
-            listener=RolloutMetrics(ops.metrics),
-        )
+        rollouts = [
+            ModelRollout(
+                each,
+                store,
+                poll_interval_s=settings.model_poll_s,
+                wrap=wrap,
+                listener=RolloutMetrics(ops.metrics),
+            )
+            for each in specs
+        ]
+        rollout = rollouts[0]
         model = rollout.model
-        ops.model_loaded(model.name, model.version)
-        ops.readiness.add_details("model", lambda: rollout.status().as_details())
+        for each in rollouts:
+            ops.model_loaded(each.model.name, each.model.version)
+        if len(rollouts) == 1:
+            ops.readiness.add_details("model", lambda: rollout.status().as_details())
+        else:
+            ops.readiness.add_details(
+                "models",
+                lambda: {each.spec.name: each.status().as_details() for each in rollouts},
+            )
         if on_rollout is not None:
-            resources.enter_context(on_rollout(rollout))
+            resources.enter_context(on_rollout(*rollouts))
         if backend is None:
             backend = open_backend(settings)
             resources.callback(_close, backend.close, "backend")
@@ -101,6 +117,7 @@ def run_consumer(
             models=rollout.current,
             side_outputs=shadow,
             scorer=_canary_scorer(settings, spec, store),
+            also=[AlsoScored(each.spec, each.current) for each in rollouts[1:]],
         )
         consumer = backend.consumer(
             [source],
@@ -112,15 +129,34 @@ def run_consumer(
         resources.callback(_close, consumer.close, "consumer")
         log.info(
             "consumer %s: reading %s on the %s backend as group %s",
-            spec.name,
+            name,
             source,
             backend.name,
             settings.group_name,
-            extra={"service": "consumer", "check": spec.name, "stream": source},
+            extra={"service": "consumer", "check": name, "stream": source},
         )
         if settle_heap:
             settle_startup_heap()  # models, imports and clients loaded: out of the collector's way
         return runtime.run(consumer, stop_requested)
+
+
+def co_located_checks(settings: ConsumerSettings) -> list[CheckSpec]:
+    """The specs of the checks this process runs; several must read one stream and can have no
+    shadow or canary (those compare one check's models on its own)."""
+    specs = [get_check(name) for name in settings.checks]
+    if len(specs) == 1:
+        return specs
+    streams = sorted({spec.stream for spec in specs})
+    if len(streams) > 1:
+        raise ConfigError(
+            f"checks run together must read one stream, but {', '.join(settings.checks)} read "
+            f"{' and '.join(streams)}: run one consumer per stream"
+        )
+    if settings.shadow is not None or settings.canary is not None:
+        raise ConfigError(
+            "--shadow and --canary compare the models of one check: run that check alone"
+        )
+    return specs
 
 
 def _shadow_scorer(

@@ -54,6 +54,30 @@ def process_batch(
     and one whose prediction the Verdict schema refuses (a NaN, a score above 1). Every dead
     letter fits ``deadletter_max_bytes`` (its sink's limit), its original cut if need be.
     """
+    return process_checks(
+        [(spec, model)], records, stage=stage, now=now, deadletter_max_bytes=deadletter_max_bytes
+    )
+
+
+def process_checks(
+    checks: Sequence[tuple[CheckSpec, CheckModel]],
+    records: Sequence[Record],
+    *,
+    stage: str,
+    now: Callable[[], datetime] = utc_now,
+    deadletter_max_bytes: int = MAX_DEAD_LETTER_BYTES,
+) -> BatchResult:
+    """``process_batch`` for several checks of one event type, parsing each record once.
+
+    A record that is no valid event becomes one dead letter (``stage``), not one per check; a
+    model failure or a refused prediction dead-letters that check's outcome only, under the
+    check's own stage (``consumer:<check>``) when there are several. Outcomes come check by
+    check, each check's in input order.
+    """
+    event_types = {spec.event_type for spec, _ in checks}
+    if len(event_types) != 1:
+        raise ValueError(f"checks scored together must read one event type, not {event_types}")
+    [event_type] = event_types
 
     def _dead(record: Record, reason: str, stage: str) -> RecordOutcome:
         letter = DeadLetter.of(
@@ -61,51 +85,81 @@ def process_batch(
         )
         return RecordOutcome(record, dead_letter=letter)
 
-    outcomes: list[RecordOutcome | None] = [None] * len(records)
-    valid_index: list[int] = []
+    who = (
+        f"check {checks[0][0].name!r}" if len(checks) == 1 else f"check set {stage_name(checks)!r}"
+    )
+    refused: dict[int, RecordOutcome] = {}
+    valid_records: list[Record] = []
     valid_events: list[AnyEvent] = []
     read_at = now()  # the event-time window's anchor: one clock read per batch, not per event
     for index, record in enumerate(records):
         try:
-            event = _decode(record.value, spec, read_at)
+            event = _decode(record.value, who, event_type, read_at)
         except InvalidEvent as exc:
-            outcomes[index] = _dead(record, exc.reason, stage)
+            refused[index] = _dead(record, exc.reason, stage)
         else:
-            valid_index.append(index)
+            valid_records.append(record)
             valid_events.append(event)
 
+    scored: list[RecordOutcome] = []
+    for spec, model in checks:
+        check_stage = stage if len(checks) == 1 else f"consumer:{spec.name}"
+        scored.extend(
+            outcome if isinstance(outcome, RecordOutcome) else _dead(record, outcome, check_stage)
+            for record, outcome in zip(
+                valid_records,
+                _score_check(spec, model, valid_records, valid_events, now),
+                strict=True,
+            )
+        )
+    if len(checks) > 1 or not refused:
+        return BatchResult([*refused.values(), *scored])
+    in_order = iter(scored)  # one check: back into input order, as the Lambda adapter needs
+    return BatchResult(
+        [refused[index] if index in refused else next(in_order) for index in range(len(records))]
+    )
+
+
+def stage_name(checks: Sequence[tuple[CheckSpec, CheckModel]]) -> str:
+    """``duration+tip``: how checks scored together are named in stages and logs."""
+    return "+".join(spec.name for spec, _ in checks)
+
+
+def _score_check(
+    spec: CheckSpec,
+    model: CheckModel,
+    records: Sequence[Record],
+    events: Sequence[AnyEvent],
+    now: Callable[[], datetime],
+) -> list[RecordOutcome | str]:
+    """Each valid event's verdict outcome, or the reason it is a dead letter instead."""
     produced_at = now()  # one batch, produced at one time (after scoring)
-    scored_index: list[int] = []
+    results: list[RecordOutcome | str] = []
+    scored_at: list[int] = []
     scored_events: list[AnyEvent] = []
     predictions: list[Prediction] = []
-    for index, event, result in zip(
-        valid_index, valid_events, _score(model, valid_events), strict=True
-    ):
+    for index, result in enumerate(_score(model, events)):
         if isinstance(result, str):
-            outcomes[index] = _dead(records[index], f"{MODEL_ERROR}: {result}", stage)
+            results.append(f"{MODEL_ERROR}: {result}")
         else:
-            scored_index.append(index)
-            scored_events.append(event)
+            results.append("")  # replaced below
+            scored_at.append(index)
+            scored_events.append(events[index])
             predictions.append(result)
-
-    scored_records = [records[index] for index in scored_index]
+    scored_records = [records[index] for index in scored_at]
     verdicts = _verdicts(spec, model, scored_events, predictions, scored_records, produced_at)
-    for index, record, verdict in zip(scored_index, scored_records, verdicts, strict=True):
+    for index, record, verdict in zip(scored_at, scored_records, verdicts, strict=True):
         if isinstance(verdict, Verdict):
-            outcomes[index] = outcome_of_verdict(record, verdict)
+            results[index] = outcome_of_verdict(record, verdict)
         else:
-            reason = f"{MODEL_ERROR}: invalid prediction: {verdict}"
-            outcomes[index] = _dead(record, reason, stage)
-    return BatchResult([outcome for outcome in outcomes if outcome is not None])
+            results[index] = f"{MODEL_ERROR}: invalid prediction: {verdict}"
+    return results
 
 
-def _decode(raw: bytes, spec: CheckSpec, read_at: datetime) -> AnyEvent:
+def _decode(raw: bytes, who: str, event_type: str, read_at: datetime) -> AnyEvent:
     event = parse_event(raw, now=read_at)
-    if event.event_type != spec.event_type:
-        raise InvalidEvent(
-            f"event_type: check {spec.name!r} reads {spec.event_type} events, "
-            f"got {event.event_type}"
-        )
+    if event.event_type != event_type:
+        raise InvalidEvent(f"event_type: {who} reads {event_type} events, got {event.event_type}")
     return event
 
 

@@ -241,12 +241,17 @@ class ModelRollout:
 
 
 @contextmanager
-def reload_on_sighup(rollout: ModelRollout) -> Iterator[None]:
-    """While inside, SIGHUP asks ``rollout`` to re-read its alias (main thread only)."""
+def reload_on_sighup(*rollouts: ModelRollout) -> Iterator[None]:
+    """While inside, SIGHUP asks every rollout to re-read its alias (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGHUP, lambda signum, frame: rollout.request_check())
+
+    def request_checks(signum: int, frame: object) -> None:
+        for rollout in rollouts:
+            rollout.request_check()
+
+    previous = signal.signal(signal.SIGHUP, request_checks)
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from consumers.batch import process_batch
+from consumers.batch import process_batch, process_checks
 from consumers.check import CheckModel, CheckSpec
 from consumers.outcomes import BatchResult
 from streamjury.errors import DeliveryError, FencedError, PartialDeliveryError, StreamError
@@ -36,6 +36,19 @@ SideOutputs = Callable[[Sequence[Record], BatchResult], Mapping[str, list[OutRec
 """Given a batch and what it became, more records to write with it, by stream."""
 Scorer = Callable[[CheckModel, Sequence[Record]], BatchResult]
 """Given the live model and a batch, what the batch became."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlsoScored:
+    """Another check of the same input stream, scored from the same parse of every batch.
+
+    Co-located checks share one consumer, one parse per event and one write and commit per
+    batch; each still writes its own verdicts, under its own name and model version.
+    """
+
+    spec: CheckSpec
+    model: Callable[[], CheckModel]
+    """The live model, asked for as each batch starts (it may follow a rollout)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +128,10 @@ class ConsumerRuntime:
         models: Callable[[], CheckModel] | None = None,
         side_outputs: SideOutputs | None = None,
         scorer: Scorer | None = None,
+        also: Sequence[AlsoScored] = (),
     ) -> None:
+        if also and (scorer is not None or side_outputs is not None):
+            raise ValueError("a canary or shadow model needs its check to run alone")
         self.spec = spec
         self.model = model
         self._models = models
@@ -124,7 +140,10 @@ class ConsumerRuntime:
         self._scorer = scorer
         """Scores a batch instead of ``process_batch`` with the model (a canary splits it)."""
         """More records per batch (a shadow model's verdicts), written and flushed with it."""
-        self.stage = f"consumer:{spec.name}"
+        self._also = tuple(also)
+        self.name = "+".join([spec.name, *(other.spec.name for other in self._also)])
+        """The check, or the co-located checks (``duration+tip``), in logs and stages."""
+        self.stage = f"consumer:{self.name}"
         self.config = config or RuntimeConfig()
         self.stats = RunStats()
         self._producer = producer
@@ -133,7 +152,7 @@ class ConsumerRuntime:
         self._now = now
         self._sleep = sleep
         self._metrics = metrics or NullMetrics()
-        self._context = {"service": "consumer", "check": spec.name}
+        self._context = {"service": "consumer", "check": self.name}
         """``extra=`` of every log line: JSON logs carry them as fields."""
         self._revoked: set[tuple[str, str]] = set()
         self._stop_requested: Callable[[], bool] = lambda: False
@@ -171,11 +190,11 @@ class ConsumerRuntime:
         left uncommitted, to be redone by the next reader, and the run ends normally.
         """
         self._stop_requested = stop_requested
+        models = [self.model, *(other.model() for other in self._also)]
         log.info(
-            "%s: running model %s, version %s (batch size %d, batch timeout %d ms)",
+            "%s: running %s (batch size %d, batch timeout %d ms)",
             self.stage,
-            self.model.name,
-            self.model.version,
+            ", ".join(f"model {model.name}, version {model.version}" for model in models),
             self.config.batch_size,
             self.config.batch_timeout_ms,
             extra=self._context,
@@ -208,7 +227,15 @@ class ConsumerRuntime:
         batch = self._collect(consumer)
         if not batch:
             return 0
-        if self._scorer is not None:
+        if self._also:
+            result = process_checks(
+                [(self.spec, self.model), *((other.spec, other.model()) for other in self._also)],
+                batch,
+                stage=self.stage,
+                now=self._now,
+                deadletter_max_bytes=self.config.deadletter_max_bytes,
+            )
+        elif self._scorer is not None:
             result = self._scorer(self.model, batch)
         else:
             result = process_batch(
@@ -228,7 +255,7 @@ class ConsumerRuntime:
             dead_letters=result.dead_letters,
             committed=committed,
         )
-        self._count(result, committed)
+        self._count(len(batch), result, committed)
         return len(batch)
 
     def _collect(self, consumer: StreamConsumer) -> list[Record]:
@@ -352,13 +379,13 @@ class ConsumerRuntime:
                 )
             raise
 
-    def _count(self, result: BatchResult, committed: bool) -> None:
+    def _count(self, records: int, result: BatchResult, committed: bool) -> None:
         stats = self.stats
         stats.batches += 1
         if not committed:
             stats.lost_batches += 1
             return
-        stats.records += len(result.outcomes)
+        stats.records += records
         dead = sum(1 for o in result.outcomes if o.dead_letter is not None)
         stats.dead_letters += dead
         stats.verdicts += len(result.outcomes) - dead

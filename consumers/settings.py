@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from consumers.runtime import RuntimeConfig
@@ -28,6 +28,7 @@ class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
     )
 
     check: str = Field(min_length=1)
+    """One check, or several of one input stream run together: ``duration,tip``."""
     batch_size: int = Field(
         default=500, ge=1, le=100_000, validation_alias=f"{_CONSUMER}BATCH_SIZE"
     )
@@ -61,9 +62,25 @@ class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
         default=100, ge=1, validation_alias=f"{_CONSUMER}LOG_EVERY_BATCHES"
     )
 
+    @field_validator("check")
+    @classmethod
+    def _check_names(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",")]
+        if not all(names):
+            raise ValueError(f"a check name is empty in {value!r}: separate names with commas")
+        if len(set(names)) != len(names):
+            raise ValueError(f"a check is named twice in {value!r}")
+        return ",".join(names)
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """The checks this process scores: one, or several co-located (see ``check``)."""
+        return tuple(self.check.split(","))
+
     @property
     def group_name(self) -> str:
-        return self.group or f"{self.stream_prefix}streamjury-{self.check}"
+        """``<prefix>streamjury-<check>``; co-located checks share ``...-duration+tip``."""
+        return self.group or f"{self.stream_prefix}streamjury-{'+'.join(self.checks)}"
 
     @property
     def start_from(self) -> StartFrom:

@@ -1,4 +1,4 @@
-"""``streamjury consume CHECK``: run one model check over its input stream until stopped.
+"""``streamjury consume CHECK [CHECK...]``: run model checks over their input stream until stopped.
 
 Flags map onto ``ConsumerSettings``; the service itself is assembled in ``consumers.app``.
 """
@@ -14,7 +14,7 @@ from streamjury.ops.options import metrics_port_option
 
 
 @click.command()
-@click.argument("check")
+@click.argument("checks", nargs=-1, required=True, metavar="CHECK [CHECK...]")
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
@@ -30,7 +30,8 @@ from streamjury.ops.options import metrics_port_option
 @click.option(
     "--group",
     default=None,
-    help="Consumer group.  [env var: STREAMJURY_CONSUMER_GROUP; default: PREFIXstreamjury-CHECK]",
+    help="Consumer group.  [env var: STREAMJURY_CONSUMER_GROUP; default: PREFIXstreamjury-CHECK, "
+    "PREFIXstreamjury-CHECK+CHECK for checks run together]",
 )
 @click.option(
     "--from-beginning/--from-latest",
@@ -77,7 +78,7 @@ from streamjury.ops.options import metrics_port_option
 @backend_options
 @metrics_port_option
 def consume(
-    check: str,
+    checks: tuple[str, ...],
     batch_size: int | None,
     batch_timeout_ms: int | None,
     group: str | None,
@@ -94,6 +95,10 @@ def consume(
 ) -> None:
     """Score CHECK's input stream in micro-batches, writing verdicts and dead letters.
 
+    Several checks of one stream (``consume duration tip``) run in one process: each event is
+    read and parsed once, each check still writes its own verdicts, and the process commits as
+    one consumer group (PREFIXstreamjury-duration+tip).
+
     Runs until SIGINT or SIGTERM, then finishes its batch, commits and exits 0. When the
     model alias moves (or on SIGHUP) the new version is verified and swapped in between batches.
     """
@@ -101,12 +106,13 @@ def consume(
     from consumers.registry import get_check
     from consumers.settings import ConsumerSettings
 
-    get_check(check)  # an unknown check is a one-line error naming the known ones
+    for check in checks:
+        get_check(check)  # an unknown check is a one-line error naming the known ones
     start = None if from_beginning is None else ("earliest" if from_beginning else "latest")
     settings = build_settings(
         ConsumerSettings,
         backend_flags,
-        check=check,
+        check=",".join(checks),
         batch_size=batch_size,
         batch_timeout_ms=batch_timeout_ms,
         group=group,

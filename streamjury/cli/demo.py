@@ -63,6 +63,15 @@ if TYPE_CHECKING:
     help="Trained models, trained there first if missing.  [env var: STREAMJURY_MODELS; "
     "default: .streamjury/models]",
 )
+@click.option(
+    "--co-locate",
+    "co_locate",
+    is_flag=True,
+    default=None,
+    help="Run each stream's checks in one consumer process (duration+tip, "
+    "copyright+nsfw+violence) instead of one process per check.  "
+    "[env var: STREAMJURY_DEMO_CO_LOCATE]",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @backend_options
 def demo(
@@ -72,13 +81,14 @@ def demo(
     bad: int | None,
     timeout: float | None,
     models: str | None,
+    co_locate: bool | None,
     as_json: bool,
     backend_flags: dict[str, Any],
 ) -> None:
     """Run the whole pipeline once and account for every event.
 
-    Trains the models if they are missing; starts the five consumers and the decision service as
-    separate processes (in a fresh .streamjury/demo-* directory on the local backend, under a
+    Trains the models if they are missing; starts the five consumers (two with --co-locate) and
+    the decision service as separate processes (in a fresh .streamjury/demo-* directory on the local backend, under a
     unique stream prefix on Kafka or Kinesis); publishes COUNT rides and COUNT uploads plus BAD
     malformed records; waits for every decision; stops the services; prints a summary.
 
@@ -100,6 +110,7 @@ def demo(
             bad=bad,
             timeout_s=timeout,
             models=models,
+            co_locate=co_locate,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid demo settings: {describe_validation_error(exc)}") from exc

@@ -108,7 +108,8 @@ def stamped(
 def expected_dead_letters(
     malformed: Sequence[Malformed], readers: Mapping[str, Sequence[str]]
 ) -> list[tuple[str, bytes]]:
-    """(stage, original) of the dead letter every reader of each record's stream must write."""
+    """(stage, original) of the dead letter every reader of each record's stream must write
+    (``readers``: stream -> consumer names, ``consumer:<name>`` being each one's stage)."""
     return [
         (f"consumer:{check}", record.payload)
         for record in malformed

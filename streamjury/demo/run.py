@@ -19,7 +19,7 @@ from streamjury.clock import Clock
 from streamjury.demo.drive import Driver, Say
 from streamjury.demo.events import demo_events, expected_dead_letters
 from streamjury.demo.orchestrator import Orchestrator
-from streamjury.demo.services import checks_by_stream, pipeline_services, service_env
+from streamjury.demo.services import consumers_by_stream, pipeline_services, service_env
 from streamjury.demo.settings import DemoSettings
 from streamjury.demo.summary import Published, Summary, summarize
 from streamjury.demo.watch import OutputWatch, read_models, read_stream
@@ -85,13 +85,17 @@ def run_demo(
     models = _train_if_missing(settings.models, clock, say)
     names = StreamNames(settings.stream_prefix)
     events = demo_events(settings.seed, settings.count, settings.bad, clock.now())
-    dead_letters = expected_dead_letters(events.malformed, checks_by_stream())
+    dead_letters = expected_dead_letters(events.malformed, consumers_by_stream(settings.co_locate))
     with ExitStack() as stack:
         backend = open_backend(settings)
         stack.callback(backend.close)
         _create_streams(backend, names)
         specs = pipeline_services(
-            settings, models, group_prefix=plan.group_prefix, log_level=log_level
+            settings,
+            models,
+            group_prefix=plan.group_prefix,
+            log_level=log_level,
+            co_locate=settings.co_locate,
         )
         services = stack.enter_context(
             Orchestrator(

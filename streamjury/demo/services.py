@@ -20,7 +20,8 @@ HTTP_PORT_ENV = "STREAMJURY_HTTP_PORT"
 
 
 def consumer_group(check: str, prefix: str = "") -> str:
-    """The consumer's own default group name, under ``prefix``."""
+    """The consumer's own default group name, under ``prefix`` (``check`` may be the ``+``-joined
+    names of co-located checks)."""
     return f"{prefix}streamjury-{check}"
 
 
@@ -32,32 +33,52 @@ def checks_by_stream() -> dict[str, list[str]]:
     return readers
 
 
+def consumer_checks(co_locate: bool = False) -> list[list[str]]:
+    """The checks of each consumer process: one each, or all of a stream's together."""
+    if co_locate:
+        return list(checks_by_stream().values())
+    return [[check] for check in CHECKS]
+
+
+def consumers_by_stream(co_locate: bool = False) -> dict[str, list[str]]:
+    """Logical input stream -> the consumer processes reading it, by name (``duration+tip``
+    when co-located): each writes its own dead letter for a malformed record of the stream."""
+    if not co_locate:
+        return checks_by_stream()
+    return {stream: ["+".join(checks)] for stream, checks in checks_by_stream().items()}
+
+
 def pipeline_services(
     settings: BackendSettings,
     models: str,
     *,
     group_prefix: str = "",
     log_level: str = "INFO",
+    co_locate: bool = False,
 ) -> list[ServiceSpec]:
-    """The five consumers (every registered check) and the decision service, in start order."""
+    """The five consumers (every registered check) and the decision service, in start order.
+
+    ``co_locate``: one consumer per input stream running all of its checks (``duration+tip``
+    and ``copyright+nsfw+violence``) instead of one per check.
+    """
     common = ("--log-level", log_level)
     backend = tuple(backend_args(settings))
     services = [
         ServiceSpec(
-            check,
+            "+".join(checks),
             (
                 *common,
                 "consume",
-                check,
+                *checks,
                 *backend,
                 "--models",
                 models,
                 "--group",
-                consumer_group(check, group_prefix),
+                consumer_group("+".join(checks), group_prefix),
                 "--from-beginning",
             ),
         )
-        for check in CHECKS
+        for checks in consumer_checks(co_locate)
     ]
     decide = ("decide", *backend, "--group", f"{group_prefix}{DECISION_GROUP}")
     services.append(ServiceSpec(DECISION_SERVICE, (*common, *decide)))

@@ -42,3 +42,5 @@ class DemoSettings(BackendSettings, ModelSettings):
     machine is quiet, but six processes loading scikit-learn on two busy cores take a while."""
     stop_timeout_s: float = Field(validation_alias=f"{_DEMO}STOP_TIMEOUT_S", default=20.0, gt=0)
     """How long a service may take to exit after SIGTERM before it is killed."""
+    co_locate: bool = Field(validation_alias=f"{_DEMO}CO_LOCATE", default=False)
+    """One consumer process per input stream running all its checks, instead of one per check."""

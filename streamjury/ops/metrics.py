@@ -213,6 +213,7 @@ class ServiceMetrics:
             (*LABELS, "model", "version"),
             registry=registry,
         )
+        self._model_versions: dict[str, str] = {}
         self._lag_partitions: dict[tuple[str, str], set[str]] = {}
         self._start_series(service)
 
@@ -260,7 +261,12 @@ class ServiceMetrics:
         return TimedPredictor(model, self._predict.observe)
 
     def set_model(self, name: str, version: str) -> None:
-        self._model.clear()
+        """One series per model name (co-located checks serve several); a new version of a
+        model replaces its old series."""
+        old = self._model_versions.get(name)
+        if old is not None and old != version:
+            self._model.remove(*self.labels, name, old)
+        self._model_versions[name] = version
         self._model.labels(*self.labels, name, version).set(1)
 
     def set_lag_records(self, stream: str, lag: Mapping[str, int]) -> None:

@@ -56,6 +56,17 @@ def test_the_suite_measures_every_stage_and_reports_it(
             "violence",
             "decision",
         }
+    co_located = [r for r in results["pipeline"] if r["system"] == "streamjury (co-located checks)"]
+    assert [run["offered"] for run in co_located] == list(size.co_located_loads)
+    for run in co_located:
+        assert run["ok"], run["headline"]
+        assert run["decided"] == run["events"]
+        assert {u["service"] for u in run["usage"]} == {
+            "duration+tip",
+            "copyright+nsfw+violence",
+            "decision",
+        }
+    assert any("co-located checks" in line for line in summary_lines(results))
 
 
 def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:

@@ -238,6 +238,52 @@ def test_the_demo_command_accounts_for_every_event_exactly(
     ]
 
 
+def test_the_demo_with_co_located_checks_accounts_for_every_event_exactly(
+    tmp_path: Path, env: dict[str, str], no_leftovers: None
+) -> None:
+    run_dir = tmp_path / "demo"
+
+    process = run_demo(
+        tmp_path, env, "--count", "200", "--local-dir", str(run_dir), "--co-locate", "--json"
+    )
+    out, err = finish(process, WAIT_S)
+
+    assert process.returncode == 0, err[-3000:]
+    summary = json.loads(out)
+    assert summary["ok"] is True, summary["problems"]
+    assert summary["decisions"]["exactly_one_current"] is True
+    assert summary["decisions"]["events"] == 400
+    backend = LocalBackend(run_dir)
+    try:
+        decisions = read_decisions(backend)
+        letters = [
+            DeadLetter.model_validate_json(r.value)
+            for p in backend.partitions("deadletter")
+            for r in backend.read_partition("deadletter", p)
+        ]
+    finally:
+        backend.close()
+    assert set(Counter((d.event_id, d.revision) for d in decisions).values()) == {1}
+    assert {(d.event_type, v.check) for d in decisions for v in d.verdicts} == {
+        ("ride", "duration"),
+        ("ride", "tip"),
+        ("upload", "copyright"),
+        ("upload", "nsfw"),
+        ("upload", "violence"),
+    }
+    # One process per stream: a malformed record is dead-lettered once, by that process.
+    assert len(letters) == 5 == summary["dead_letters"]["records"]
+    assert {letter.stage for letter in letters} <= {
+        "consumer:duration+tip",
+        "consumer:copyright+nsfw+violence",
+    }
+    assert sorted(p.name for p in (run_dir / "logs").iterdir()) == [
+        "copyright+nsfw+violence.log",
+        "decision.log",
+        "duration+tip.log",
+    ]
+
+
 def test_ctrl_c_stops_every_service_cleanly(
     tmp_path: Path, env: dict[str, str], no_leftovers: None
 ) -> None:

@@ -113,6 +113,47 @@ def test_the_demo_decides_every_event_exactly_once_on_kafka(
     assert set(Counter((d.event_id, d.revision) for d in decisions).values()) == {1}
 
 
+def test_the_demo_with_co_located_checks_decides_every_event_exactly_once_on_kafka(
+    tmp_path: Path, env: dict[str, str], kafka_broker: LocalKafkaBroker, models: Path
+) -> None:
+    command = [sys.executable, "-m", "streamjury.cli.main", "demo", "--backend", "kafka"]
+    command += ["--bootstrap", kafka_broker.bootstrap_servers, "--count", "150", "--json"]
+    command += ["--models", str(models), "--co-locate"]
+
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is True, summary["problems"]
+    assert summary["decisions"]["exactly_one_current"] is True
+    assert summary["decisions"]["events"] == 300
+    # One consumer per stream: each malformed record is dead-lettered once, not once per check.
+    assert summary["dead_letters"] == {"records": 5, "missing": 0, "unexpected": 0}
+    backend = KafkaBackend(KafkaSettings(bootstrap=kafka_broker.bootstrap_servers))
+    try:
+        prefix = summary["run"]["stream_prefix"]
+        decisions = [
+            Decision.model_validate_json(r.value)
+            for p in backend.partitions(f"{prefix}decisions")
+            for r in backend.read_partition(f"{prefix}decisions", p)
+        ]
+    finally:
+        backend.close()
+    assert set(Counter((d.event_id, d.revision) for d in decisions).values()) == {1}
+    assert {(d.event_type, v.check) for d in decisions for v in d.verdicts} == EVERY_CHECK
+
+
+EVERY_CHECK = {
+    ("ride", "duration"),
+    ("ride", "tip"),
+    ("upload", "copyright"),
+    ("upload", "nsfw"),
+    ("upload", "violence"),
+}
+
+
 # -- consumers ---------------------------------------------------------------------------------
 
 

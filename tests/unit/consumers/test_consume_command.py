@@ -42,3 +42,21 @@ def test_an_invalid_env_var_exits_2_naming_the_setting(
 
     assert code == 2
     assert "STREAMJURY_CONSUMER_BATCH_TIMEOUT_MS" in err
+
+
+@pytest.mark.parametrize(
+    ("checks", "says"),
+    [
+        (["duration", "nsfw"], "must read one stream"),
+        (["tip", "tip"], "named twice"),
+        (["duration", "speed"], "unknown check 'speed'"),
+    ],
+)
+def test_checks_that_cannot_run_together_exit_2_in_one_line(
+    capsys: pytest.CaptureFixture[str], checks: list[str], says: str
+) -> None:
+    code, err = run(["consume", *checks, "--backend", "memory"], capsys)
+
+    assert code == 2
+    assert err.count("\n") == 1
+    assert says in err

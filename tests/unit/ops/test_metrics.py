@@ -173,6 +173,19 @@ def test_the_served_model_is_one_info_series() -> None:
     assert value(registry, info, **CONSUMER, model="duration", version="duration-1") is None
 
 
+def test_co_located_checks_show_one_info_series_per_model() -> None:
+    metrics, registry = consumer_metrics()
+
+    metrics.set_model("duration", "duration-1")
+    metrics.set_model("tip", "tip-1")
+    metrics.set_model("tip", "tip-2")
+
+    info = "streamjury_model_info"
+    assert value(registry, info, **CONSUMER, model="duration", version="duration-1") == 1
+    assert value(registry, info, **CONSUMER, model="tip", version="tip-2") == 1
+    assert value(registry, info, **CONSUMER, model="tip", version="tip-1") is None
+
+
 def test_ready_is_a_gauge() -> None:
     metrics, registry = consumer_metrics()
     metrics.set_ready(True)
