@@ -12,6 +12,7 @@ from typing import cast
 
 from consumers.canary import CanaryScorer
 from consumers.check import CheckModel, CheckSpec, ModelSource
+from consumers.handover import take_over
 from consumers.registry import get_check
 from consumers.rollout import ModelRollout, RolloutMetrics, reload_on_sighup
 from consumers.runtime import AlsoScored, ConsumerRuntime, RunStats
@@ -22,7 +23,7 @@ from streamjury.errors import ConfigError, StreamError
 from streamjury.ops.heap import settle_startup_heap
 from streamjury.ops.service import service_ops
 from streamjury.shutdown import GracefulShutdown
-from streamjury.streams.base import Backend
+from streamjury.streams.base import Backend, StartFrom
 from streamjury.streams.factory import open_backend
 from streamjury.streams.names import StreamNames
 
@@ -122,7 +123,7 @@ def run_consumer(
         consumer = backend.consumer(
             [source],
             settings.group_name,
-            settings.start_from,
+            _start(settings, backend, source),
             on_assign=runtime.partitions_assigned,
             on_revoke=runtime.partitions_revoked,
         )
@@ -138,6 +139,26 @@ def run_consumer(
         if settle_heap:
             settle_startup_heap()  # models, imports and clients loaded: out of the collector's way
         return runtime.run(consumer, stop_requested)
+
+
+def _start(settings: ConsumerSettings, backend: Backend, source: str) -> StartFrom:
+    """Where the group starts if it has no position: a default-named group takes over from the
+    groups that ran its checks before (see ``consumers.handover``), else the configured start."""
+    if settings.group is not None:
+        return settings.start_from
+    handover = take_over(
+        backend, source, settings.checks, settings.group_name, settings.stream_prefix
+    )
+    if handover is None:
+        return settings.start_from
+    log.info(
+        "consumer %s: group %s has no position yet; starting where %s left off",
+        "+".join(settings.checks),
+        settings.group_name,
+        ", ".join(handover.groups),
+        extra={"service": "consumer", "check": "+".join(settings.checks), "stream": source},
+    )
+    return handover.start
 
 
 def co_located_checks(settings: ConsumerSettings) -> list[CheckSpec]:

@@ -6,6 +6,7 @@ Env vars: ``STREAMJURY_CHECK`` and ``STREAMJURY_CONSUMER_*`` (plus the shared ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -18,6 +19,12 @@ from streamjury.settings import ENV_PREFIX, BackendSettings
 from streamjury.streams.base import StartFrom
 
 _CONSUMER = f"{ENV_PREFIX}CONSUMER_"
+
+
+def default_group(checks: Sequence[str], prefix: str = "") -> str:
+    """``<prefix>streamjury-duration+tip``: one group name per set of checks, whatever order
+    they were given in."""
+    return f"{prefix}streamjury-{'+'.join(sorted(checks))}"
 
 
 class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
@@ -80,7 +87,7 @@ class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
     @property
     def group_name(self) -> str:
         """``<prefix>streamjury-<check>``; co-located checks share ``...-duration+tip``."""
-        return self.group or f"{self.stream_prefix}streamjury-{'+'.join(self.checks)}"
+        return self.group or default_group(self.checks, self.stream_prefix)
 
     @property
     def start_from(self) -> StartFrom:
