@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from streamjury.retry import RetryPolicy
 from streamjury.streams.base import OutRecord
 from streamjury.streams.kafka.config import ClientConfig
 from streamjury.streams.kafka.errors import UNKNOWN_TOPIC_CODES, describe, error_of
+from streamjury.streams.kafka.window import Content, SendWindow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,18 @@ new leaders) is asked again, up to three times, before the send is refused."""
 TRANSIENT_LOOKUP_CODES = frozenset(
     {KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
 )
+PURGE_DRAIN_S = 5.0
+"""How long ``purge_all`` waits for the reports of what it purged: they come at once, so this
+only bounds a librdkafka that misbehaves."""
+
+
+class PartlyQueued(DeliveryError):
+    """``Sender.send`` stopped part-way: its first ``queued`` records were handed to librdkafka,
+    the others certainly not. The cause is the same as a plain DeliveryError's would be."""
+
+    def __init__(self, message: str, queued: int) -> None:
+        super().__init__(message)
+        self.queued = queued
 
 
 class Sender:
@@ -46,22 +58,17 @@ class Sender:
     producer has to be replaced.
     """
 
-    def __init__(
-        self,
-        config: ClientConfig,
-        on_record: Callable[[int, KafkaError | None], None] | None = None,
-    ) -> None:
-        """``on_record(index, error)``, if given, hears every record's delivery report (success
-        too), ``index`` being the one ``send`` was given for its first record, plus its place."""
-        self._on_record = on_record
+    def __init__(self, config: ClientConfig, *, keep_failed: bool = False) -> None:
+        """``keep_failed`` keeps the (topic, key, value) of every failed record until
+        ``take_failed``, so a caller can tell which of its records they were."""
+        self._keep_failed = keep_failed
         self._lock = threading.Lock()
         self._failures: Counter[str] = Counter()
         self._failed_codes: set[int] = set()
+        self._failed: list[Content] = []
         self._sent = 0
         self.fatal: KafkaError | None = None
         self._known_streams: set[str] = set()
-        if on_record is not None:
-            config = {**config, "delivery.report.only.error": False}
         self.producer = Producer(
             {**config, "on_delivery": self._on_delivery, "error_cb": self._on_error}
         )
@@ -97,30 +104,32 @@ class Sender:
             raise StreamError(f"cannot look up stream {stream!r}: {topic.error}")
         self._known_streams.add(stream)
 
-    def send(self, stream: str, records: Sequence[OutRecord], first_index: int = 0) -> None:
-        """Queue every record; an empty value is sent as a null value (a tombstone)."""
+    def send(self, stream: str, records: Sequence[OutRecord]) -> None:
+        """Queue every record; an empty value is sent as a null value (a tombstone).
+
+        One plain ``produce`` per record: no per-record callback or Python object, as delivery
+        reports come for failures only. PartlyQueued if it stops part-way.
+        """
         self.raise_if_fatal()
         with self._lock:
             self._sent += len(records)
         produce = self.producer.produce
-        tracked = self._on_record is not None
         for place, record in enumerate(records):
             key = record.key.encode()
             value = record.value or None
             while True:
                 try:
-                    if tracked:
-                        report = functools.partial(self._on_indexed, first_index + place)
-                        produce(stream, value=value, key=key, on_delivery=report)
-                    else:
-                        produce(stream, value=value, key=key)
+                    produce(stream, value, key)
                     break
                 except BufferError:
                     # The local queue is full: serve delivery reports until there is room.
-                    self.serve(QUEUE_FULL_WAIT_S)
+                    try:
+                        self.serve(QUEUE_FULL_WAIT_S)
+                    except DeliveryError as exc:
+                        raise PartlyQueued(str(exc), place) from exc.__cause__
                 except KafkaException as exc:
-                    raise DeliveryError(
-                        f"could not queue a record for {stream!r}: {describe(None, exc)}"
+                    raise PartlyQueued(
+                        f"could not queue a record for {stream!r}: {describe(None, exc)}", place
                     ) from exc
         self.serve(0)
 
@@ -142,6 +151,13 @@ class Sender:
     def take_failures(self, remaining: int = 0, timeout: float = 0.0) -> str | None:
         """What went wrong since the last call, as a sentence (None if nothing); resets the tally."""
         return self.take_report(remaining, timeout)[0]
+
+    def take_failed(self) -> list[Content]:
+        """(topic, key, value) of the records that failed since the last call (with
+        ``keep_failed``); resets them."""
+        with self._lock:
+            failed, self._failed = self._failed, []
+        return failed
 
     def take_report(
         self, remaining: int = 0, timeout: float = 0.0
@@ -194,25 +210,35 @@ class Sender:
         """Records queued or in flight."""
         return len(self.producer)
 
-    def purge_queued(self) -> None:
-        """Drop what is still queued (never sent): it will certainly not be written. Records
-        already sent keep their fate; their delivery reports still come."""
-        try:
-            self.producer.purge(in_queue=True, in_flight=False, blocking=False)
-            self.producer.poll(0)
-        except KafkaException as exc:
-            log.debug("could not purge the producer queue: %s", exc)
+    def purge_all(self) -> bool:
+        """Fail every record still queued or in flight and serve their delivery reports, so
+        each unacknowledged record has had a failure report; False if some are still pending.
 
-    def _on_indexed(self, index: int, error: KafkaError | None, message: Any) -> None:
-        self._on_delivery(error, message)
-        if self._on_record is not None:
-            self._on_record(index, error)
+        Sound because librdkafka (``rd_kafka_purge``) fails every purged record with a delivery
+        report, ``_PURGE_QUEUE`` if it was never sent, ``_PURGE_INFLIGHT`` if it was, and ignores
+        any later acknowledgement of the latter: a purged record is reported failed exactly once
+        and never also as written. One in flight may still land, so re-sending it can duplicate
+        it (at least once) but never loses it; what was acknowledged before the purge is not
+        reported at all. librdkafka's threads purge their queues on their own (non-blocking: a
+        broker thread busy connecting cannot stall the flush) and queue the reports, which
+        ``wait`` serves until nothing is pending.
+        """
+        try:
+            self.producer.purge(in_queue=True, in_flight=True, blocking=False)
+            return self.wait(PURGE_DRAIN_S) == 0
+        except (KafkaException, DeliveryError) as exc:
+            log.warning("could not purge the producer: %s", exc)
+            return False
 
     def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
             with self._lock:
                 self._failures[describe(error)] += 1
                 self._failed_codes.add(error.code())
+                if self._keep_failed:
+                    self._failed.append(
+                        (message.topic(), message.key() or None, message.value() or None)
+                    )
 
     def _on_error(self, error: KafkaError) -> None:
         """Client-level errors: fatal ones poison the producer; librdkafka retries the rest and
@@ -229,27 +255,24 @@ class Sender:
 class KafkaProducer:
     """Implements StreamProducer: ``send`` queues, ``flush`` is the durability point.
 
-    Every record's delivery report is kept, so a failed ``flush`` raises PartialDeliveryError
-    whose ``unwritten`` indexes the records sent since the previous flush (in the order they
-    were sent, across streams) that were not acknowledged: re-send those only. What was still
-    queued is purged first (never written); a record in flight when the flush gave up counts
-    as unwritten, though it may still land (at-least-once, never lost).
+    A failed ``flush`` raises PartialDeliveryError whose ``unwritten`` indexes the records sent
+    since the previous flush (in the order they were sent, across streams) that were not
+    acknowledged: re-send those only. librdkafka reports failed records only, so the success
+    path pays nothing per record; the failures are traced back to their records by content
+    (SendWindow). A flush that gives up purges what is still queued (never written) or in
+    flight: a record in flight counts as unwritten, though it may still land (at least once,
+    never lost).
 
     After a fatal error the error is raised once and the next call gets a new producer, so the
-    caller's re-send works (what the old one still held is discarded).
+    caller's re-send works (what the old one still held is discarded). Every record sent to the
+    failed producer since the last flush then counts as unwritten, acknowledged or not: failure
+    reports alone cannot tell which were, so this may duplicate records but never loses one.
     """
 
     def __init__(self, config: ClientConfig) -> None:
         self._config = config
-        self._lock = threading.Lock()
-        self._next_index = 0
-        """Index of the next record sent, counted over this producer's life."""
-        self._window_start = 0
-        """Index of the first record sent since the last flush."""
-        self._acked: set[int] = set()
-        self._sends: list[tuple[str, int, int]] = []
-        """(stream, first index, count) of every send since the last flush."""
-        self._sender = Sender(config, on_record=self._on_record)
+        self._window = SendWindow()
+        self._sender = Sender(config, keep_failed=True)
         self._closed = False
 
     def send(self, stream: str, records: Sequence[OutRecord]) -> None:
@@ -257,25 +280,31 @@ class KafkaProducer:
             raise StreamError("this producer is closed")
         self._renew_if_fatal()
         self._sender.check_stream(stream)
-        with self._lock:
-            first, self._next_index = self._next_index, self._next_index + len(records)
-            self._sends.append((stream, first, len(records)))
-        self._sender.send(stream, records, first_index=first)
+        sent = self._window.add(stream, records)
+        try:
+            self._sender.send(stream, sent.records)
+        except PartlyQueued as exc:
+            sent.queued = exc.queued
+            raise
 
     def flush(self, timeout: float = 30.0) -> None:
         """Everything sent since the last flush is written, or PartialDeliveryError says which
         records (by index since that flush) were not."""
         self._renew_if_fatal()
+        sender = self._sender
         remaining = 0
         problem: DeliveryError | None = None
         try:
-            remaining = self._sender.wait(timeout)
+            remaining = sender.wait(timeout)
         except DeliveryError as exc:  # the producer failed for good; a new one takes over
             problem = exc
-        if remaining and self._sender.fatal is None:
-            self._sender.purge_queued()
-        report = self._sender.take_failures(remaining, timeout)
-        unwritten, by_stream = self._next_window()
+        # Every record not acknowledged must have had its failure report: purge what is left.
+        settled = sender.fatal is None and (not (remaining or problem) or sender.purge_all())
+        if not settled:
+            self._window.lose_all()
+        report = sender.take_failures(remaining, timeout)
+        failed = sender.take_failed()
+        unwritten, by_stream = self._window.close(failed if settled else ())
         if not unwritten:
             return
         reason = str(problem) if problem is not None else report or "no delivery report"
@@ -285,37 +314,14 @@ class KafkaProducer:
             by_stream,
         ) from problem
 
-    def _on_record(self, index: int, error: KafkaError | None) -> None:
-        if error is None:
-            with self._lock:
-                if index >= self._window_start:
-                    self._acked.add(index)
-
-    def _next_window(self) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]]]:
-        """The unacknowledged records of the window that ends now: their indices from its
-        start, and by stream (indices among that stream's records of the window)."""
-        with self._lock:
-            start, end = self._window_start, self._next_index
-            acked, self._acked = self._acked, set()
-            sends, self._sends = self._sends, []
-            self._window_start = end
-        unwritten = tuple(index - start for index in range(start, end) if index not in acked)
-        by_stream: dict[str, list[int]] = {}
-        seen: Counter[str] = Counter()
-        for stream, first, count in sends:
-            missing = [seen[stream] + n for n in range(count) if first + n not in acked]
-            if missing:
-                by_stream.setdefault(stream, []).extend(missing)
-            seen[stream] += count
-        return unwritten, {stream: tuple(indices) for stream, indices in by_stream.items()}
-
     def _renew_if_fatal(self) -> None:
         if self._sender.fatal is not None:
             log.warning(
                 "replacing a Kafka producer after its fatal error: %s",
                 describe(self._sender.fatal),
             )
-            self._sender = Sender(self._config, on_record=self._on_record)
+            self._window.lose_all()
+            self._sender = Sender(self._config, keep_failed=True)
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush what is pending (raising if it cannot be delivered), then stop using it."""
