@@ -29,6 +29,7 @@ TRIED_SETTINGS = {
 TRIED_LABEL = "streamjury (5 ms consumer batches, decision batches of 2000)"
 CO_LOCATED_LABEL = "streamjury (co-located checks)"
 """One consumer process per input stream scoring all of its checks."""
+TWO_DECIDERS_LABEL = "streamjury (co-located checks, 2 decision instances)"
 """Batching settings tried against the defaults, side by side (docs/benchmarks.md says why)."""
 
 
@@ -148,6 +149,19 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
             work_dir=work / "co-located",
             system=CO_LOCATED_LABEL,
             services_for=pipeline.co_located_services,
+            say=say,
+        )
+        results["pipeline"] += [asdict(run) for run in runs]
+    if size.two_deciders_loads:
+        two = [pipeline.Phase(rate, size.phase_events(rate)) for rate in size.two_deciders_loads]
+        say(f"whole pipeline, {TWO_DECIDERS_LABEL}")
+        runs = pipeline.run_session(
+            bootstrap,
+            str(models),
+            two,
+            work_dir=work / "two-deciders",
+            system=TWO_DECIDERS_LABEL,
+            services_for=pipeline.two_deciders_services,
             say=say,
         )
         results["pipeline"] += [asdict(run) for run in runs]

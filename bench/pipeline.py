@@ -96,6 +96,20 @@ def co_located_services(settings: DemoSettings, models: str, prefix: str) -> Seq
     )
 
 
+def two_deciders_services(
+    settings: DemoSettings, models: str, prefix: str
+) -> Sequence[ServiceSpec]:
+    """Co-located checks and two decision instances sharing the verdicts' partitions."""
+    return pipeline_services(
+        settings,
+        models,
+        group_prefix=prefix,
+        log_level="WARNING",
+        co_locate=True,
+        decision_instances=2,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     """``events`` timed events offered at ``rate`` events/s (0: as fast as possible)."""

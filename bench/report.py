@@ -73,6 +73,14 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         if quix_max:
             line += f" = {co_max / quix_max:.1f}x Quix Streams"
         lines.append(line)
+    two = _max_throughput(results, "streamjury (co-located checks, 2 decision instances)")
+    if two:
+        line = f"pipeline max, co-located checks and 2 decision instances: {two:,.0f} ev/s"
+        if ours_max:
+            line += f" = {two / ours_max:.2f}x the default deployment"
+        if quix_max:
+            line += f" = {two / quix_max:.1f}x Quix Streams"
+        lines.append(line)
     for run in _pipeline(results, co_located):
         if run["offered"] and run["latency_ms"]:
             latency = run["latency_ms"]

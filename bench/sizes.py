@@ -27,6 +27,8 @@ class Size:
     co_located_loads: tuple[float, ...]
     """Loads run again with each stream's checks in one consumer process (``consume duration
     tip``, ``consume copyright nsfw violence``)."""
+    two_deciders_loads: tuple[float, ...]
+    """Loads run again with co-located checks and two decision instances."""
     seconds_per_load: float
     max_events: int
     """Events of the as-fast-as-possible phase."""
@@ -58,6 +60,7 @@ SIZES = {
         quix_loads=(0,),
         tried_settings_loads=(1000,),
         co_located_loads=(500, 1000, 2000, 5000, 0),
+        two_deciders_loads=(5000, 0),
         seconds_per_load=8.0,
         max_events=100_000,
         quix_max_events=1_500,
@@ -76,6 +79,7 @@ SIZES = {
         quix_loads=(0,),
         tried_settings_loads=(),
         co_located_loads=(50, 0),
+        two_deciders_loads=(0,),
         seconds_per_load=0.2,
         max_events=20,
         quix_max_events=20,

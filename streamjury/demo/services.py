@@ -55,11 +55,14 @@ def pipeline_services(
     group_prefix: str = "",
     log_level: str = "INFO",
     co_locate: bool = False,
+    decision_instances: int = 1,
 ) -> list[ServiceSpec]:
     """The five consumers (every registered check) and the decision service, in start order.
 
     ``co_locate``: one consumer per input stream running all of its checks (``duration+tip``
-    and ``copyright+nsfw+violence``) instead of one per check.
+    and ``copyright+nsfw+violence``) instead of one per check. ``decision_instances``: decision
+    services sharing the verdicts' partitions, each in its own writer slot (``decision``,
+    ``decision-1``...).
     """
     common = ("--log-level", log_level)
     backend = tuple(backend_args(settings))
@@ -82,6 +85,10 @@ def pipeline_services(
     ]
     decide = ("decide", *backend, "--group", f"{group_prefix}{DECISION_GROUP}")
     services.append(ServiceSpec(DECISION_SERVICE, (*common, *decide)))
+    for slot in range(1, decision_instances):
+        services.append(
+            ServiceSpec(f"{DECISION_SERVICE}-{slot}", (*common, *decide, "--instance", str(slot)))
+        )
     return services
 
 

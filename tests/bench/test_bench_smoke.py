@@ -66,6 +66,10 @@ def test_the_suite_measures_every_stage_and_reports_it(
             "copyright+nsfw+violence",
             "decision",
         }
+    two = [r for r in results["pipeline"] if "2 decision instances" in r["system"]]
+    assert [run["offered"] for run in two] == list(size.two_deciders_loads)
+    assert all(run["ok"] and run["decided"] == run["events"] for run in two)
+    assert {u["service"] for u in two[0]["usage"]} >= {"decision", "decision-1"}
     assert any("co-located checks" in line for line in summary_lines(results))
 
 

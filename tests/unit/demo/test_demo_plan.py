@@ -93,6 +93,24 @@ def test_five_consumers_each_in_its_own_group_then_the_decision_service(tmp_path
         assert "--stream-prefix" not in spec.args
 
 
+def test_co_located_consumers_run_each_streams_checks_then_decision_instances_by_slot() -> None:
+    specs = pipeline_services(
+        DemoSettings(), "/models", group_prefix="x-", co_locate=True, decision_instances=2
+    )
+
+    assert [spec.name for spec in specs] == [
+        "duration+tip",
+        "copyright+nsfw+violence",
+        "decision",
+        "decision-1",
+    ]
+    assert specs[1].args[2:6] == ("consume", "copyright", "nsfw", "violence")
+    assert flag(specs[1].args, "--group") == "x-streamjury-copyright+nsfw+violence"
+    assert "--instance" not in specs[2].args
+    assert flag(specs[3].args, "--instance") == "1"
+    assert flag(specs[3].args, "--group") == flag(specs[2].args, "--group")
+
+
 def test_services_are_started_as_python_modules_needing_no_console_script() -> None:
     spec = pipeline_services(DemoSettings(), "/models")[0]
 
