@@ -64,7 +64,7 @@ SIZES = {
         seconds_per_load=8.0,
         max_events=100_000,
         quix_max_events=1_500,
-        repeat=2,
+        repeat=4,
         profile=True,
     ),
     "smoke": Size(

@@ -108,6 +108,6 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert text.startswith("# Title\n\nprose\n\n")
     assert text.endswith("\n\nmore prose\n")
     assert "old" not in text
-    assert "50% of raw passthrough" in text
+    assert "50.0% of raw passthrough" in text
     assert "3.0x Quix Streams" in text
-    assert summary_lines(results)[0].startswith("one check (duration, batch 500): 50 ev/s")
+    assert summary_lines(results)[0].startswith("one check (duration, batch 500): 50.0% of")
