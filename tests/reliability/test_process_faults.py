@@ -29,7 +29,9 @@ from streamjury.demo.orchestrator import Orchestrator
 from streamjury.demo.services import (
     DECISION_SERVICE,
     checks_by_stream,
+    consumer_checks,
     consumer_group,
+    consumers_by_stream,
     pipeline_services,
 )
 from streamjury.demo.settings import DemoSettings
@@ -114,7 +116,7 @@ def events_per_type(backend: str) -> int:
     return int(os.environ.get(EVENTS_ENV, CI_EVENTS[backend])) // 2
 
 
-def build_run(tag: str, per_type: int) -> Run:
+def build_run(tag: str, per_type: int, co_locate: bool = False) -> Run:
     events = demo_events(seed=SEED, count=per_type, bad=0, start=utc_now()).valid
     records = [
         (STREAM_OF_EVENT_TYPE[e.event_type], OutRecord(e.event_id, e.to_bytes())) for e in events
@@ -147,7 +149,7 @@ def build_run(tag: str, per_type: int) -> Run:
         expected=Expected(
             events=frozenset(e.event_id for e in events),
             dead_letters=for_every_reader(
-                ((h.stream, h.payload) for h in hostile), checks_by_stream()
+                ((h.stream, h.payload) for h in hostile), consumers_by_stream(co_locate)
             ),
             conflicts=frozenset(e.event_id for e in conflicting),
             verdicts=frozenset(
@@ -301,30 +303,50 @@ def test_sigkills_and_sigterms_lose_and_repeat_nothing(
         assert all(target.faults.injected[kind] > 0 for kind in kinds), target.faults.injected
 
 
-def readers(names: StreamNames, prefix: str) -> dict[str, list[str]]:
+@pytest.mark.kafka
+@pytest.mark.parametrize("target", ["kafka"], indirect=True)
+def test_co_located_checks_lose_and_repeat_nothing_through_sigkills_and_sigterms(
+    tmp_path: Path, target: Target, reliability_models: Path
+) -> None:
+    """The same faults with each stream's checks in one process (``consume duration tip``):
+    one dead letter per hostile record and stream, one verdict per check and event."""
+    figures = run_with_faults(tmp_path, target, reliability_models, co_locate=True)
+    print(json.dumps(figures))
+    assert figures["sigkills"] == (2 + 1) * KILLS_PER_SERVICE  # two consumers, one decision
+
+
+def readers(names: StreamNames, prefix: str, co_locate: bool = False) -> dict[str, list[str]]:
     """Group -> the streams it reads: every consumer's input, and the decision service's."""
+    stream_of = {
+        check: spec_stream for spec_stream, checks in checks_by_stream().items() for check in checks
+    }
     groups = {
-        consumer_group(check, prefix): [names.physical(stream)]
-        for stream, checks in checks_by_stream().items()
-        for check in checks
+        consumer_group("+".join(checks), prefix): [names.physical(stream_of[checks[0]])]
+        for checks in consumer_checks(co_locate)
     }
     return {**groups, f"{prefix}{DECISION_GROUP}": [names.verdicts]}
 
 
-def run_with_faults(tmp_path: Path, target: Target, models: Path) -> dict[str, object]:
+def run_with_faults(
+    tmp_path: Path, target: Target, models: Path, co_locate: bool = False
+) -> dict[str, object]:
     settings = target.services
     names = StreamNames(settings.stream_prefix)
     backend = open_backend(target.observer)
     backend.ensure_streams([names.physical(s) for s in PIPELINE_STREAMS])
     backend.ensure_streams([names.physical(s) for s in COMPACTED_STREAMS], compacted=True)
-    run = build_run(tag=f"chaos{SEED}", per_type=events_per_type(settings.backend))
+    run = build_run(
+        tag=f"chaos{SEED}", per_type=events_per_type(settings.backend), co_locate=co_locate
+    )
     size = -(-len(run.records) // CHUNKS)
     chunks = [run.records[n : n + size] for n in range(0, len(run.records), size)]
-    specs = pipeline_services(settings, str(models), group_prefix=settings.stream_prefix)
+    specs = pipeline_services(
+        settings, str(models), group_prefix=settings.stream_prefix, co_locate=co_locate
+    )
     rng = random.Random(SEED)
     plan = fault_plan([spec.name for spec in specs], len(chunks), rng)
     decided = Decided(backend, names.decisions, run.expected.events)
-    drained = Drained(backend, readers(names, settings.stream_prefix))
+    drained = Drained(backend, readers(names, settings.stream_prefix, co_locate))
     started = time.monotonic()
     load = os.getloadavg()[0]
     try:
