@@ -22,11 +22,8 @@ from bench.sizes import SIZES, Size
 
 log = logging.getLogger("bench")
 
-TRIED_SETTINGS = {
-    "STREAMJURY_CONSUMER_BATCH_TIMEOUT_MS": "5",
-    "STREAMJURY_DECISION_BATCH_SIZE": "2000",
-}
-TRIED_LABEL = "streamjury (5 ms consumer batches, decision batches of 2000)"
+TRIED_SETTINGS = {"STREAMJURY_CONSUMER_BATCH_TIMEOUT_MS": "5"}
+TRIED_LABEL = "streamjury (5 ms consumer batches)"
 CO_LOCATED_LABEL = "streamjury (co-located checks)"
 """One consumer process per input stream scoring all of its checks."""
 TWO_DECIDERS_LABEL = "streamjury (co-located checks, 2 decision instances)"

@@ -285,9 +285,10 @@ def verdict_payloads(
 
 
 def decision_service(
-    bootstrap: str, verdicts: Sequence[OutRecord], batch_size: int = 500
+    bootstrap: str, verdicts: Sequence[OutRecord], batch_size: int | None = None
 ) -> tuple[Rate, float]:
-    """The decision service with Kafka transactions over pre-filled verdicts.
+    """The decision service with Kafka transactions over pre-filled verdicts (batches of
+    ``batch_size`` verdicts, the service's default when None).
 
     Returns the decisions' rate and the verdicts/s derived from it (verdicts per decision).
     """
@@ -297,7 +298,7 @@ def decision_service(
         kafka=KafkaSettings(bootstrap=bootstrap),
         stream_prefix=prefix,
         group=f"{prefix}decision",
-        batch_size=batch_size,
+        **({} if batch_size is None else {"batch_size": batch_size}),
     )
     names = StreamNames(prefix)
     prefill(settings, names.verdicts, verdicts)

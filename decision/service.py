@@ -88,7 +88,7 @@ class ServiceConfig:
 
     group: str
     writer_id: str
-    batch_size: int = 500
+    batch_size: int = 2_000
     batch_timeout_s: float = 0.2
     deadletter_max_bytes: int = MAX_DEAD_LETTER_BYTES
     """The largest dead letter the dead-letter stream accepts; originals are cut to fit."""

@@ -33,7 +33,7 @@ from streamjury.ops.options import metrics_port_option
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Most verdicts per micro-batch.  [env var: STREAMJURY_DECISION_BATCH_SIZE; default: 500]",
+    help="Most verdicts per micro-batch.  [env var: STREAMJURY_DECISION_BATCH_SIZE; default: 2000]",
 )
 @click.option(
     "--batch-timeout-ms",
