@@ -24,9 +24,6 @@ log = logging.getLogger("bench")
 
 TRIED_SETTINGS = {"STREAMJURY_CONSUMER_BATCH_TIMEOUT_MS": "5"}
 TRIED_LABEL = "streamjury (5 ms consumer batches)"
-CO_LOCATED_LABEL = "streamjury (co-located checks)"
-"""One consumer process per input stream scoring all of its checks."""
-TWO_DECIDERS_LABEL = "streamjury (co-located checks, 2 decision instances)"
 """Batching settings tried against the defaults, side by side (docs/benchmarks.md says why)."""
 
 
@@ -119,46 +116,41 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
         say=say,
     )
     results["pipeline"] = [asdict(run) for run in ours]
-    if size.tried_settings_loads:
-        tried = [
-            pipeline.Phase(rate, size.phase_events(rate)) for rate in size.tried_settings_loads
-        ]
-        say(f"whole pipeline, {TRIED_LABEL}")
+    variants = (  # streamjury again beside its defaults: other settings or another deployment
+        (
+            TRIED_LABEL,
+            "tried",
+            size.tried_settings_loads,
+            pipeline.streamjury_services,
+            TRIED_SETTINGS,
+        ),
+        (
+            pipeline.CO_LOCATED,
+            "co-located",
+            size.co_located_loads,
+            pipeline.deployment(co_locate=True),
+            {},
+        ),
+        (
+            pipeline.TWO_DECIDERS,
+            "two-deciders",
+            size.two_deciders_loads,
+            pipeline.deployment(co_locate=True, decision_instances=2),
+            {},
+        ),
+    )
+    for system, work_dir, loads, services_for, env in variants:
+        if not loads:
+            continue
+        say(f"whole pipeline, {system}")
         runs = pipeline.run_session(
             bootstrap,
             str(models),
-            tried,
-            work_dir=work / "tried",
-            system=TRIED_LABEL,
-            env=TRIED_SETTINGS,
-            say=say,
-        )
-        results["pipeline"] += [asdict(run) for run in runs]
-    if size.co_located_loads:
-        co_located = [
-            pipeline.Phase(rate, size.phase_events(rate)) for rate in size.co_located_loads
-        ]
-        say(f"whole pipeline, {CO_LOCATED_LABEL}")
-        runs = pipeline.run_session(
-            bootstrap,
-            str(models),
-            co_located,
-            work_dir=work / "co-located",
-            system=CO_LOCATED_LABEL,
-            services_for=pipeline.co_located_services,
-            say=say,
-        )
-        results["pipeline"] += [asdict(run) for run in runs]
-    if size.two_deciders_loads:
-        two = [pipeline.Phase(rate, size.phase_events(rate)) for rate in size.two_deciders_loads]
-        say(f"whole pipeline, {TWO_DECIDERS_LABEL}")
-        runs = pipeline.run_session(
-            bootstrap,
-            str(models),
-            two,
-            work_dir=work / "two-deciders",
-            system=TWO_DECIDERS_LABEL,
-            services_for=pipeline.two_deciders_services,
+            [pipeline.Phase(rate, size.phase_events(rate)) for rate in loads],
+            work_dir=work / work_dir,
+            system=system,
+            services_for=services_for,
+            env=env,
             say=say,
         )
         results["pipeline"] += [asdict(run) for run in runs]

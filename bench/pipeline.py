@@ -85,29 +85,27 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def streamjury_services(settings: DemoSettings, models: str, prefix: str) -> Sequence[ServiceSpec]:
-    return pipeline_services(settings, models, group_prefix=prefix, log_level="WARNING")
+def deployment(co_locate: bool = False, decision_instances: int = 1) -> SpecsFor:
+    """The services of one streamjury deployment (see ``pipeline_services``), for ``run_session``."""
+
+    def services(settings: DemoSettings, models: str, prefix: str) -> Sequence[ServiceSpec]:
+        return pipeline_services(
+            settings,
+            models,
+            group_prefix=prefix,
+            log_level="WARNING",
+            co_locate=co_locate,
+            decision_instances=decision_instances,
+        )
+
+    return services
 
 
-def co_located_services(settings: DemoSettings, models: str, prefix: str) -> Sequence[ServiceSpec]:
-    """streamjury with one consumer per input stream running all of its checks."""
-    return pipeline_services(
-        settings, models, group_prefix=prefix, log_level="WARNING", co_locate=True
-    )
-
-
-def two_deciders_services(
-    settings: DemoSettings, models: str, prefix: str
-) -> Sequence[ServiceSpec]:
-    """Co-located checks and two decision instances sharing the verdicts' partitions."""
-    return pipeline_services(
-        settings,
-        models,
-        group_prefix=prefix,
-        log_level="WARNING",
-        co_locate=True,
-        decision_instances=2,
-    )
+streamjury_services = deployment()
+"""The default deployment: one consumer process per check, one decision service."""
+CO_LOCATED = "streamjury (co-located checks)"
+"""The system label of one consumer process per input stream running all of its checks."""
+TWO_DECIDERS = "streamjury (co-located checks, 2 decision instances)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.pipeline import CO_LOCATED, TWO_DECIDERS
+
+DEPLOYMENTS = {
+    CO_LOCATED: "co-located checks",
+    TWO_DECIDERS: "co-located checks and 2 decision instances",
+}
+"""The other deployments the headline compares with the default one, and how it names them."""
+
 BEGIN = "<!-- bench:results:begin -->"
 END = "<!-- bench:results:end -->"
 
@@ -71,24 +79,16 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"pipeline at {_load(run['offered'])} ev/s: p99 {run['latency_ms']['p99']:,.0f} ms"
             )
-    co_located = "streamjury (co-located checks)"
-    co_max = _max_throughput(results, co_located)
-    if co_max:
-        line = f"pipeline max, co-located checks: {co_max:,.0f} ev/s"
-        if ours_max:
-            line += f" = {co_max / ours_max:.2f}x one process per check"
-        if quix_max:
-            line += f" = {co_max / quix_max:.1f}x Quix Streams"
-        lines.append(line)
-    two = _max_throughput(results, "streamjury (co-located checks, 2 decision instances)")
-    if two:
-        line = f"pipeline max, co-located checks and 2 decision instances: {two:,.0f} ev/s"
-        if ours_max:
-            line += f" = {two / ours_max:.2f}x the default deployment"
-        if quix_max:
-            line += f" = {two / quix_max:.1f}x Quix Streams"
-        lines.append(line)
-    for run in _pipeline(results, co_located):
+    for system, what in DEPLOYMENTS.items():
+        best = _max_throughput(results, system)
+        if best:
+            line = f"pipeline max, {what}: {best:,.0f} ev/s"
+            if ours_max:
+                line += f" = {best / ours_max:.2f}x the default deployment"
+            if quix_max:
+                line += f" = {best / quix_max:.1f}x Quix Streams"
+            lines.append(line)
+    for run in _pipeline(results, CO_LOCATED):
         if run["offered"] and run["latency_ms"]:
             latency = run["latency_ms"]
             lines.append(

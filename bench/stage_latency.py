@@ -3,6 +3,8 @@
     python -m bench.stage_latency                 # one 8 s phase at 1k events/s on a fresh broker
     python -m bench.stage_latency --rate 1000 --events 8000 --env STREAMJURY_CONSUMER_BATCH_TIMEOUT_MS=5
     python -m bench.stage_latency --gc            # full-collection time after loading each model
+    python -m bench.stage_latency --rate 0 --events 100000 --co-locate \
+        --env STREAMJURY_DECISION_BATCH_SIZE=500  # maximum throughput, another decision batch
 
 Stages come from the decisions themselves: each first decision carries its verdicts, whose
 ``produced_at`` splits event -> last verdict (publisher, the checks' batch wait, scoring) from
@@ -26,12 +28,16 @@ from streamjury.schemas import Decision
 
 
 def percentiles(values: Sequence[float]) -> str:
-    ordered = sorted(values)
+    """The demo's own latency figures (nearest-rank percentiles), on one line."""
+    from streamjury.demo.summary import Latency  # here, as ``run_stages``' imports
 
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return f"p50 {at(0.5):.0f}  p95 {at(0.95):.0f}  p99 {at(0.99):.0f}  max {ordered[-1]:.0f} ms"
+    latency = Latency.of(values)
+    if latency is None:
+        return "no samples"
+    return (
+        f"p50 {latency.p50_ms:.0f}  p95 {latency.p95_ms:.0f}  p99 {latency.p99_ms:.0f}  "
+        f"max {latency.max_ms:.0f} ms"
+    )
 
 
 def stages(decisions: Sequence[Decision]) -> dict[str, list[float]]:
@@ -74,7 +80,7 @@ def run_stages(
     with ExitStack() as stack:
         bootstrap = stack.enter_context(LocalKafkaBroker()).bootstrap_servers
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stages-")))
-        services_for = pipeline.co_located_services if co_locate else pipeline.streamjury_services
+        services_for = pipeline.deployment(co_locate=co_locate)
         [run] = pipeline.run_session(
             bootstrap,
             str(models),
@@ -83,7 +89,9 @@ def run_stages(
             env=env,
             services_for=services_for,
         )
-    print(f"{run.offered:,.0f} events/s offered, {run.headline}")
+    offered = f"{run.offered:,.0f} events/s" if run.offered else "as fast as possible"
+    achieved = f"{run.throughput:,.0f} events/s" if run.throughput else "no rate"
+    print(f"{offered} offered, {achieved} achieved, {run.headline}")
     for usage in run.usage:
         print(f"  {usage.service:24s} {run.cpu_per_event_us(usage.service):6.0f} us CPU per event")
     for name, values in stages(captured).items():

@@ -284,11 +284,9 @@ def verdict_payloads(
     ]
 
 
-def decision_service(
-    bootstrap: str, verdicts: Sequence[OutRecord], batch_size: int | None = None
-) -> tuple[Rate, float]:
-    """The decision service with Kafka transactions over pre-filled verdicts (batches of
-    ``batch_size`` verdicts, the service's default when None).
+def decision_service(bootstrap: str, verdicts: Sequence[OutRecord]) -> tuple[Rate, float]:
+    """The decision service with Kafka transactions over pre-filled verdicts, as configured by
+    default.
 
     Returns the decisions' rate and the verdicts/s derived from it (verdicts per decision).
     """
@@ -298,7 +296,6 @@ def decision_service(
         kafka=KafkaSettings(bootstrap=bootstrap),
         stream_prefix=prefix,
         group=f"{prefix}decision",
-        **({} if batch_size is None else {"batch_size": batch_size}),
     )
     names = StreamNames(prefix)
     prefill(settings, names.verdicts, verdicts)

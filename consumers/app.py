@@ -63,7 +63,7 @@ def run_consumer(
     """
     specs = co_located_checks(settings)
     spec = specs[0]
-    name = "+".join(other.name for other in specs)
+    name = settings.name
     names = StreamNames(settings.stream_prefix)
     with service_ops(settings, "consumer", name) as ops, ExitStack() as resources:
         store = models if models is not None else ModelStore.from_settings(settings)
@@ -153,10 +153,10 @@ def _start(settings: ConsumerSettings, backend: Backend, source: str) -> StartFr
         return settings.start_from
     log.info(
         "consumer %s: group %s has no position yet; starting where %s left off",
-        "+".join(settings.checks),
+        settings.name,
         settings.group_name,
         ", ".join(handover.groups),
-        extra={"service": "consumer", "check": "+".join(settings.checks), "stream": source},
+        extra={"service": "consumer", "check": settings.name, "stream": source},
     )
     return handover.start
 

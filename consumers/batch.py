@@ -85,9 +85,8 @@ def process_checks(
         )
         return RecordOutcome(record, dead_letter=letter)
 
-    who = (
-        f"check {checks[0][0].name!r}" if len(checks) == 1 else f"check set {stage_name(checks)!r}"
-    )
+    names = "+".join(spec.name for spec, _ in checks)
+    who = f"check {names!r}" if len(checks) == 1 else f"check set {names!r}"
     refused: dict[int, RecordOutcome] = {}
     valid_records: list[Record] = []
     valid_events: list[AnyEvent] = []
@@ -118,11 +117,6 @@ def process_checks(
     return BatchResult(
         [refused[index] if index in refused else next(in_order) for index in range(len(records))]
     )
-
-
-def stage_name(checks: Sequence[tuple[CheckSpec, CheckModel]]) -> str:
-    """``duration+tip``: how checks scored together are named in stages and logs."""
-    return "+".join(spec.name for spec, _ in checks)
 
 
 def _score_check(

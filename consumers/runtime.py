@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from consumers.batch import process_batch, process_checks
+from consumers.batch import process_checks
 from consumers.check import CheckModel, CheckSpec
 from consumers.outcomes import BatchResult
 from streamjury.errors import DeliveryError, FencedError, PartialDeliveryError, StreamError
@@ -227,20 +227,11 @@ class ConsumerRuntime:
         batch = self._collect(consumer)
         if not batch:
             return 0
-        if self._also:
+        if self._scorer is not None:
+            result = self._scorer(self.model, batch)
+        else:  # this check and those scored with it (co-located), from one parse of the batch
             result = process_checks(
                 [(self.spec, self.model), *((other.spec, other.model()) for other in self._also)],
-                batch,
-                stage=self.stage,
-                now=self._now,
-                deadletter_max_bytes=self.config.deadletter_max_bytes,
-            )
-        elif self._scorer is not None:
-            result = self._scorer(self.model, batch)
-        else:
-            result = process_batch(
-                self.spec,
-                self.model,
                 batch,
                 stage=self.stage,
                 now=self._now,

@@ -21,10 +21,15 @@ from streamjury.streams.base import StartFrom
 _CONSUMER = f"{ENV_PREFIX}CONSUMER_"
 
 
+def checks_name(checks: Sequence[str]) -> str:
+    """``duration+tip``: one name per set of checks, whatever order they were given in (in
+    stages, logs, process and group names)."""
+    return "+".join(sorted(checks))
+
+
 def default_group(checks: Sequence[str], prefix: str = "") -> str:
-    """``<prefix>streamjury-duration+tip``: one group name per set of checks, whatever order
-    they were given in."""
-    return f"{prefix}streamjury-{'+'.join(sorted(checks))}"
+    """``<prefix>streamjury-duration+tip``: the group of a set of checks run together."""
+    return f"{prefix}streamjury-{checks_name(checks)}"
 
 
 class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
@@ -77,12 +82,17 @@ class ConsumerSettings(BackendSettings, ModelSettings, OpsSettings):
             raise ValueError(f"a check name is empty in {value!r}: separate names with commas")
         if len(set(names)) != len(names):
             raise ValueError(f"a check is named twice in {value!r}")
-        return ",".join(names)
+        return ",".join(sorted(names))
 
     @property
     def checks(self) -> tuple[str, ...]:
-        """The checks this process scores: one, or several co-located (see ``check``)."""
+        """The checks this process scores, sorted: one, or several co-located (see ``check``)."""
         return tuple(self.check.split(","))
+
+    @property
+    def name(self) -> str:
+        """The check, or ``duration+tip`` for co-located checks."""
+        return checks_name(self.checks)
 
     @property
     def group_name(self) -> str:

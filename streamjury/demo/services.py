@@ -11,18 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from consumers.registry import CHECKS
+from consumers.settings import checks_name, default_group
 from decision.settings import DEFAULT_GROUP as DECISION_GROUP
 from streamjury.demo.orchestrator import ServiceSpec
 from streamjury.settings import BackendSettings
 
 DECISION_SERVICE = "decision"
 HTTP_PORT_ENV = "STREAMJURY_HTTP_PORT"
-
-
-def consumer_group(check: str, prefix: str = "") -> str:
-    """The consumer's own default group name, under ``prefix`` (``check`` may be the ``+``-joined
-    names of co-located checks)."""
-    return f"{prefix}streamjury-{check}"
 
 
 def checks_by_stream() -> dict[str, list[str]]:
@@ -33,19 +28,22 @@ def checks_by_stream() -> dict[str, list[str]]:
     return readers
 
 
-def consumer_checks(co_locate: bool = False) -> list[list[str]]:
-    """The checks of each consumer process: one each, or all of a stream's together."""
-    if co_locate:
-        return list(checks_by_stream().values())
-    return [[check] for check in CHECKS]
+def consumer_checks(co_locate: bool = False) -> dict[str, list[list[str]]]:
+    """Logical input stream -> the checks of each consumer process reading it: one check each,
+    or all of the stream's checks in one process."""
+    return {
+        stream: [checks] if co_locate else [[check] for check in checks]
+        for stream, checks in checks_by_stream().items()
+    }
 
 
 def consumers_by_stream(co_locate: bool = False) -> dict[str, list[str]]:
     """Logical input stream -> the consumer processes reading it, by name (``duration+tip``
     when co-located): each writes its own dead letter for a malformed record of the stream."""
-    if not co_locate:
-        return checks_by_stream()
-    return {stream: ["+".join(checks)] for stream, checks in checks_by_stream().items()}
+    return {
+        stream: [checks_name(checks) for checks in consumers]
+        for stream, consumers in consumer_checks(co_locate).items()
+    }
 
 
 def pipeline_services(
@@ -68,7 +66,7 @@ def pipeline_services(
     backend = tuple(backend_args(settings))
     services = [
         ServiceSpec(
-            "+".join(checks),
+            checks_name(checks),
             (
                 *common,
                 "consume",
@@ -77,11 +75,12 @@ def pipeline_services(
                 "--models",
                 models,
                 "--group",
-                consumer_group("+".join(checks), group_prefix),
+                default_group(checks, group_prefix),
                 "--from-beginning",
             ),
         )
-        for checks in consumer_checks(co_locate)
+        for consumers in consumer_checks(co_locate).values()
+        for checks in consumers
     ]
     decide = ("decide", *backend, "--group", f"{group_prefix}{DECISION_GROUP}")
     services.append(ServiceSpec(DECISION_SERVICE, (*common, *decide)))

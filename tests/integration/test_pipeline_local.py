@@ -201,6 +201,20 @@ def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
         pytest.fail(f"the demo overran {timeout} s:\n{err[-3000:]}")
 
 
+def outputs_left_in(run_dir: Path) -> tuple[list[Decision], list[DeadLetter]]:
+    """The decisions and dead letters a demo run left in its local log."""
+    backend = LocalBackend(run_dir)
+    try:
+        letters = [
+            DeadLetter.model_validate_json(r.value)
+            for p in backend.partitions("deadletter")
+            for r in backend.read_partition("deadletter", p)
+        ]
+        return read_decisions(backend), letters
+    finally:
+        backend.close()
+
+
 def test_the_demo_command_accounts_for_every_event_exactly(
     tmp_path: Path, env: dict[str, str], no_leftovers: None
 ) -> None:
@@ -217,16 +231,7 @@ def test_the_demo_command_accounts_for_every_event_exactly(
     assert summary["decisions"]["events"] == 600
     assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
     # What the demo says, checked against the log it left behind.
-    backend = LocalBackend(run_dir)
-    try:
-        decisions = read_decisions(backend)
-        letters = [
-            DeadLetter.model_validate_json(r.value)
-            for p in backend.partitions("deadletter")
-            for r in backend.read_partition("deadletter", p)
-        ]
-    finally:
-        backend.close()
+    decisions, letters = outputs_left_in(run_dir)
     keys = Counter((d.event_id, d.revision) for d in decisions)
     assert len({event_id for event_id, _ in keys}) == 600
     assert set(keys.values()) == {1}
@@ -253,16 +258,7 @@ def test_the_demo_with_co_located_checks_accounts_for_every_event_exactly(
     assert summary["ok"] is True, summary["problems"]
     assert summary["decisions"]["exactly_one_current"] is True
     assert summary["decisions"]["events"] == 400
-    backend = LocalBackend(run_dir)
-    try:
-        decisions = read_decisions(backend)
-        letters = [
-            DeadLetter.model_validate_json(r.value)
-            for p in backend.partitions("deadletter")
-            for r in backend.read_partition("deadletter", p)
-        ]
-    finally:
-        backend.close()
+    decisions, letters = outputs_left_in(run_dir)
     assert set(Counter((d.event_id, d.revision) for d in decisions).values()) == {1}
     assert {(d.event_type, v.check) for d in decisions for v in d.verdicts} == {
         ("ride", "duration"),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from consumers.settings import default_group
 from decision.settings import DEFAULT_GROUP as DECISION_GROUP
 from producers.synthetic import protected_fingerprints
 from streamjury.demo.events import demo_events
@@ -30,7 +31,6 @@ from streamjury.demo.services import (
     DECISION_SERVICE,
     checks_by_stream,
     consumer_checks,
-    consumer_group,
     consumers_by_stream,
     pipeline_services,
 )
@@ -317,12 +317,10 @@ def test_co_located_checks_lose_and_repeat_nothing_through_sigkills_and_sigterms
 
 def readers(names: StreamNames, prefix: str, co_locate: bool = False) -> dict[str, list[str]]:
     """Group -> the streams it reads: every consumer's input, and the decision service's."""
-    stream_of = {
-        check: spec_stream for spec_stream, checks in checks_by_stream().items() for check in checks
-    }
     groups = {
-        consumer_group("+".join(checks), prefix): [names.physical(stream_of[checks[0]])]
-        for checks in consumer_checks(co_locate)
+        default_group(checks, prefix): [names.physical(stream)]
+        for stream, consumers in consumer_checks(co_locate).items()
+        for checks in consumers
     }
     return {**groups, f"{prefix}{DECISION_GROUP}": [names.verdicts]}
 

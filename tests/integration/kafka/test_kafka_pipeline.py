@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,34 +82,44 @@ def owned_partitions(log_path: Path, stream: str) -> set[str]:
 # -- the demo ----------------------------------------------------------------------------------
 
 
-def test_the_demo_decides_every_event_exactly_once_on_kafka(
-    tmp_path: Path, env: dict[str, str], kafka_broker: LocalKafkaBroker, models: Path
-) -> None:
+def run_demo_on_kafka(
+    tmp_path: Path, env: dict[str, str], broker: LocalKafkaBroker, models: Path, *flags: str
+) -> tuple[dict[str, Any], list[Decision]]:
+    """``streamjury demo --backend kafka`` with 150 rides and uploads: its JSON summary, and
+    the decisions it left on the broker (to check what it says against)."""
     command = [sys.executable, "-m", "streamjury.cli.main", "demo", "--backend", "kafka"]
-    command += ["--bootstrap", kafka_broker.bootstrap_servers, "--count", "150", "--json"]
-    command += ["--models", str(models)]
+    command += ["--bootstrap", broker.bootstrap_servers, "--count", "150", "--json"]
+    command += ["--models", str(models), *flags]
 
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout)
+    summary: dict[str, Any] = json.loads(done.stdout)
+    backend = KafkaBackend(KafkaSettings(bootstrap=broker.bootstrap_servers))
+    try:
+        stream = f"{summary['run']['stream_prefix']}decisions"
+        decisions = [
+            Decision.model_validate_json(r.value)
+            for p in backend.partitions(stream)
+            for r in backend.read_partition(stream, p)
+        ]
+    finally:
+        backend.close()
+    return summary, decisions
+
+
+def test_the_demo_decides_every_event_exactly_once_on_kafka(
+    tmp_path: Path, env: dict[str, str], kafka_broker: LocalKafkaBroker, models: Path
+) -> None:
+    summary, decisions = run_demo_on_kafka(tmp_path, env, kafka_broker, models)
+
     assert summary["ok"] is True, summary["problems"]
     assert summary["decisions"]["exactly_one_current"] is True
     assert summary["decisions"]["events"] == 300
     assert summary["dead_letters"] == {"records": 12, "missing": 0, "unexpected": 0}
     # What the demo says, checked against the topics it left on the broker.
-    backend = KafkaBackend(KafkaSettings(bootstrap=kafka_broker.bootstrap_servers))
-    try:
-        prefix = summary["run"]["stream_prefix"]
-        decisions = [
-            Decision.model_validate_json(r.value)
-            for p in backend.partitions(f"{prefix}decisions")
-            for r in backend.read_partition(f"{prefix}decisions", p)
-        ]
-    finally:
-        backend.close()
     assert len({d.event_id for d in decisions}) == 300
     assert set(Counter((d.event_id, d.revision) for d in decisions).values()) == {1}
 
@@ -116,31 +127,13 @@ def test_the_demo_decides_every_event_exactly_once_on_kafka(
 def test_the_demo_with_co_located_checks_decides_every_event_exactly_once_on_kafka(
     tmp_path: Path, env: dict[str, str], kafka_broker: LocalKafkaBroker, models: Path
 ) -> None:
-    command = [sys.executable, "-m", "streamjury.cli.main", "demo", "--backend", "kafka"]
-    command += ["--bootstrap", kafka_broker.bootstrap_servers, "--count", "150", "--json"]
-    command += ["--models", str(models), "--co-locate"]
+    summary, decisions = run_demo_on_kafka(tmp_path, env, kafka_broker, models, "--co-locate")
 
-    done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
-    )
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout)
     assert summary["ok"] is True, summary["problems"]
     assert summary["decisions"]["exactly_one_current"] is True
     assert summary["decisions"]["events"] == 300
     # One consumer per stream: each malformed record is dead-lettered once, not once per check.
     assert summary["dead_letters"] == {"records": 5, "missing": 0, "unexpected": 0}
-    backend = KafkaBackend(KafkaSettings(bootstrap=kafka_broker.bootstrap_servers))
-    try:
-        prefix = summary["run"]["stream_prefix"]
-        decisions = [
-            Decision.model_validate_json(r.value)
-            for p in backend.partitions(f"{prefix}decisions")
-            for r in backend.read_partition(f"{prefix}decisions", p)
-        ]
-    finally:
-        backend.close()
     assert set(Counter((d.event_id, d.revision) for d in decisions).values()) == {1}
     assert {(d.event_type, v.check) for d in decisions for v in d.verdicts} == EVERY_CHECK
 

@@ -26,7 +26,13 @@ from tests.unit.consumers.doubles import (
     RideFactory,
     ride_check,
 )
-from tests.unit.consumers.test_app import COUNT, StopWhenCommitted, publish_rides, read_all
+from tests.unit.consumers.test_app import (
+    COUNT,
+    StopWhenCommitted,
+    publish_rides,
+    read_all,
+    settings_for,
+)
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 STAGE = "consumer:minutes+fare"
@@ -195,18 +201,12 @@ def test_a_canary_or_shadow_cannot_be_co_located() -> None:
         )
 
 
-def co_located(models: Path, **changes: object) -> ConsumerSettings:
-    return ConsumerSettings.model_validate(
-        {"check": "duration,tip", "backend": "memory", "models": str(models), **changes}
-    )
-
-
 def test_the_real_ride_checks_run_together_as_one_group(trained_models: Path) -> None:
     backend = MemoryBackend()
     ids = publish_rides(backend, "rides")
 
     stats = run_consumer(
-        co_located(trained_models),
+        settings_for(trained_models, check="duration,tip"),
         StopWhenCommitted(backend, "rides", "streamjury-duration+tip"),
         backend=backend,
     )
@@ -230,7 +230,9 @@ def test_checks_that_cannot_run_together_are_a_config_error(
     trained_models: Path, changes: dict[str, object], reason: str
 ) -> None:
     with pytest.raises(ConfigError, match=reason):
-        run_consumer(co_located(trained_models, **changes), lambda: True)
+        run_consumer(
+            settings_for(trained_models, **{"check": "duration,tip", **changes}), lambda: True
+        )
 
 
 def test_the_check_setting_names_one_or_several_checks_and_the_group_follows() -> None:
