@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consumers.check import CheckModel, CheckSpec, ModelSource, Prediction
+from consumers.checks._shared_words import SharedWords, shared_words
 from models.features import UploadColumns
 from models.moderation import TextFlagClassifier
 from models.store import load_typed
@@ -22,9 +23,14 @@ class TextFlagModel:
     name: str
     version: str
     classifier: TextFlagClassifier
+    words: SharedWords
+    """The classifier's vectorizer, shared with every loaded model that has an equal one."""
 
     def predict(self, events: Sequence[RideEvent | UploadEvent]) -> list[Prediction]:
-        probabilities = self.classifier.predict_proba(UploadColumns.from_events(events))
+        columns = UploadColumns.from_events(events)
+        if len(columns) == 0:
+            return []
+        probabilities = self.classifier.probabilities(self.words.transform(columns.text), columns)
         # tolist(): plain floats in one call, not a numpy scalar per upload (same values)
         return [
             Prediction(score=p, label="flag" if p >= FLAG_THRESHOLD else "clear")
@@ -36,10 +42,12 @@ def text_flag_spec(check_name: str, model_name: str, description: str) -> CheckS
     """A check over ``uploads`` that flags at probability 0.5 using artifact ``model_name``."""
 
     def load_model(source: ModelSource) -> CheckModel:
+        classifier = load_typed(source, model_name, TextFlagClassifier)
         return TextFlagModel(
             name=model_name,
             version=source.version(model_name),
-            classifier=load_typed(source, model_name, TextFlagClassifier),
+            classifier=classifier,
+            words=shared_words(classifier.vectorizer),
         )
 
     return CheckSpec(

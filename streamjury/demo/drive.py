@@ -12,7 +12,7 @@ from datetime import datetime
 from producers.publisher import Pacing, Publisher, SteadyRate, Unpaced
 from streamjury.clock import Clock
 from streamjury.demo.errors import DemoFailed
-from streamjury.demo.events import Event, Malformed, stamped
+from streamjury.demo.events import Event, Malformed, stamped, unstamped
 from streamjury.demo.orchestrator import Orchestrator
 from streamjury.demo.services import checks_by_stream
 from streamjury.demo.watch import OutputWatch, read_models
@@ -74,8 +74,9 @@ class Driver:
         pace = "as fast as possible" if rate == 0 else f"at {rate:,.0f} events/s"
         self.say(f"publishing {valid:,} events and {len(items) - valid} malformed records, {pace}")
         pacing: Pacing = SteadyRate(rate, burst=batch_size) if rate else Unpaced()
+        ready = unstamped(items)  # serialised before the clock starts
         origin = self.clock.now()
-        outgoing = stamped(items, self.names, self.clock, rate=rate, origin=origin)
+        outgoing = stamped(ready, self.names, self.clock, rate=rate, origin=origin)
         stats = self.publisher.publish(outgoing, pacing)
         self.say(f"published {stats.sent:,} records in {stats.seconds:.2f} s")
         return origin

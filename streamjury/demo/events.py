@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from pydantic_core import to_json
 
 from producers.publisher import Outgoing
 from producers.synthetic import generate_rides, generate_uploads
@@ -28,6 +30,41 @@ class Malformed:
     stream: str
     key: str
     payload: bytes
+
+
+_OPEN = datetime(1, 1, 1, tzinfo=UTC)
+"""A placeholder ``occurred_at`` no real event has, to find where the stamp goes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unstamped:
+    """An event serialised once, its ``occurred_at`` left open.
+
+    Stamping is then a clock read and a join of bytes, so a publisher offering events as fast as
+    it can spends its CPU sending them, not copying and serialising models (~5 µs an event, on the
+    two cores the pipeline it measures runs on). The bytes are exactly the stamped model's.
+    """
+
+    event_id: str
+    event_type: str
+    head: bytes
+    tail: bytes
+
+    @classmethod
+    def of(cls, event: Event) -> Unstamped:
+        raw = event.model_copy(update={"occurred_at": _OPEN}).to_bytes()
+        head, found, tail = raw.partition(to_json(_OPEN))
+        if not found or to_json(_OPEN) in tail:
+            raise ValueError(f"event {event.event_id} has no single place for its occurred_at")
+        return cls(event.event_id, event.event_type, head, tail)
+
+    def to_bytes(self, occurred_at: datetime) -> bytes:
+        return self.head + to_json(occurred_at) + self.tail
+
+
+def unstamped(items: Sequence[Event | Malformed]) -> list[Unstamped | Malformed]:
+    """Serialise the events ahead of publishing them; malformed records stay as they are."""
+    return [item if isinstance(item, Malformed) else Unstamped.of(item) for item in items]
 
 
 @dataclass(frozen=True)
@@ -81,7 +118,7 @@ def malformed_record(n: int, ride: RideEvent, upload: UploadEvent) -> Malformed:
 
 
 def stamped(
-    items: Sequence[Event | Malformed],
+    items: Sequence[Event | Unstamped | Malformed],
     names: StreamNames,
     clock: Clock,
     *,
@@ -93,16 +130,17 @@ def stamped(
     Unpaced, that is now; paced at ``rate`` per second from ``origin``, it is the item's slot
     (never earlier than now), since the publisher sends no item before its slot.
     """
+    streams = {kind: names.physical(stream) for kind, stream in STREAM_OF_EVENT_TYPE.items()}
     for index, item in enumerate(items):
         if isinstance(item, Malformed):
             yield Outgoing(names.physical(item.stream), OutRecord(item.key, item.payload))
             continue
+        event = item if isinstance(item, Unstamped) else Unstamped.of(item)
         now = clock.now()
         if rate > 0 and origin is not None:
             now = max(now, origin + timedelta(seconds=index / rate))
-        event = item.model_copy(update={"occurred_at": now})
-        stream = names.physical(STREAM_OF_EVENT_TYPE[event.event_type])
-        yield Outgoing(stream, OutRecord(event.event_id, event.to_bytes()), now)
+        record = OutRecord(event.event_id, event.to_bytes(now))
+        yield Outgoing(streams[event.event_type], record, now)
 
 
 def expected_dead_letters(

@@ -6,9 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streamjury.clock import FakeClock
-from streamjury.demo.events import Malformed, demo_events, expected_dead_letters, stamped
+from streamjury.demo.events import (
+    Malformed,
+    Unstamped,
+    demo_events,
+    expected_dead_letters,
+    stamped,
+    unstamped,
+)
 from streamjury.errors import InvalidEvent
 from streamjury.schemas import RideEvent, UploadEvent, parse_event
 from streamjury.streams.names import StreamNames
@@ -84,6 +93,34 @@ def test_paced_events_are_stamped_at_their_slot_never_before_now() -> None:
     assert [item.occurred_at for item in on_time] == [START, START + timedelta(seconds=0.1)]
     assert late.occurred_at == START + timedelta(seconds=1)
     assert parse_event(late.record.value).occurred_at == late.occurred_at
+
+
+SAMPLE = demo_events(seed=5, count=40, bad=0, start=START).valid
+
+
+@given(
+    index=st.integers(0, len(SAMPLE) - 1),
+    when=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_an_unstamped_event_stamps_to_exactly_the_models_bytes(index: int, when: datetime) -> None:
+    event = SAMPLE[index]
+
+    stamped_bytes = Unstamped.of(event).to_bytes(when)
+
+    assert stamped_bytes == event.model_copy(update={"occurred_at": when}).to_bytes()
+
+
+def test_events_serialised_ahead_are_published_as_the_events_themselves() -> None:
+    events = demo_events(seed=0, count=5, bad=2, start=START).timed
+    names = StreamNames("p-")
+
+    ahead = list(stamped(unstamped(events), names, FakeClock(START)))
+    directly = list(stamped(events, names, FakeClock(START)))
+
+    assert ahead == directly
+    assert sum(isinstance(item, Malformed) for item in unstamped(events)) == 2
 
 
 def test_each_reader_of_a_stream_must_dead_letter_its_malformed_records() -> None:
