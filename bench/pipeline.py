@@ -10,13 +10,14 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.arrivals import Arrivals
 from producers.publisher import Publisher
 from streamjury.clock import SystemClock
 from streamjury.demo.drive import Driver
@@ -25,10 +26,11 @@ from streamjury.demo.orchestrator import Orchestrator, ServiceSpec
 from streamjury.demo.run import PUBLISH_BATCH, _create_streams, plan_run
 from streamjury.demo.services import pipeline_services, service_env
 from streamjury.demo.settings import DemoSettings
-from streamjury.demo.summary import Latency, account_decisions
+from streamjury.demo.summary import DecisionAccount, Latency, account_decisions
 from streamjury.demo.watch import OutputWatch, read_models
 from streamjury.schemas import Decision
 from streamjury.settings import KafkaSettings
+from streamjury.streams.base import StartFrom
 from streamjury.streams.factory import open_backend
 from streamjury.streams.names import StreamNames
 
@@ -57,6 +59,10 @@ class PipelineRun:
     ok: bool
     throughput: float | None
     latency_ms: dict[str, float] = field(default_factory=dict)
+    """``occurred_at`` to the first decision read by a ``read_committed`` reader (visible)."""
+    decided_ms: dict[str, float] = field(default_factory=dict)
+    """``occurred_at`` to the first decision's ``decided_at``, stamped before its transaction
+    commits (the figure reported before 2026-12-05's second run)."""
     usage: list[Usage] = field(default_factory=list)
     headline: str = ""
 
@@ -168,6 +174,8 @@ def run_session(
             )
         )
         watch = stack.enter_context(OutputWatch(backend, names))
+        reader = backend.consumer([names.decisions], group=None, start=StartFrom.earliest())
+        arrivals = stack.enter_context(Arrivals(reader))
         producer = stack.enter_context(closing(backend.producer()))
         publisher = Publisher(producer, clock, batch_size=PUBLISH_BATCH)
         driver = Driver(backend, names, services, watch, publisher, clock, say)
@@ -198,7 +206,8 @@ def run_session(
             runs.append((phase, items, first_publish, usage))
         services.stop_all()
         decisions = read_models(backend, names.decisions, Decision)
-    return [_phase_run(system, *run, decisions) for run in runs]
+        seen = arrivals.first_read({item.event_id for _, items, _, _ in runs for item in items})
+    return [_phase_run(system, *run, decisions, seen) for run in runs]
 
 
 def _phase_run(
@@ -208,36 +217,56 @@ def _phase_run(
     first_publish: datetime,
     usage: list[Usage],
     decisions: Sequence[Decision],
+    seen: Mapping[str, float],
 ) -> PipelineRun:
+    """One phase's figures; ``seen``: when each event's first decision was read (epoch s)."""
     ids = {item.event_id for item in items}
     account = account_decisions(ids, (d for d in decisions if d.event_id in ids))
     firsts = list(account.first.values())
-    millis = [(d.decided_at - d.event_occurred_at).total_seconds() * 1000 for d in firsts]
+    decided = [(d.decided_at - d.event_occurred_at).total_seconds() * 1000 for d in firsts]
+    visible = [
+        (seen[d.event_id] - d.event_occurred_at.timestamp()) * 1000
+        for d in firsts
+        if d.event_id in seen
+    ]
     throughput = None
     if firsts:
-        elapsed = (max(d.decided_at for d in firsts) - first_publish).total_seconds()
+        last = max(seen.get(d.event_id, d.decided_at.timestamp()) for d in firsts)
+        elapsed = last - first_publish.timestamp()
         throughput = len(firsts) / elapsed if elapsed > 0 else None
-    latency = Latency.of(millis)
+    exact = account.exact and len(visible) == len(firsts)
     return PipelineRun(
         system=system,
         offered=phase.rate,
         events=len(ids),
         decided=len(account.current),
-        ok=account.exact,
+        ok=exact,
         throughput=throughput,
-        latency_ms={}
-        if latency is None
-        else {
-            "p50": latency.p50_ms,
-            "p95": latency.p95_ms,
-            "p99": latency.p99_ms,
-            "max": latency.max_ms,
-        },
+        latency_ms=_percentiles(visible),
+        decided_ms=_percentiles(decided),
         usage=usage,
-        headline="exactly one decision per event"
-        if account.exact
-        else f"{len(account.missing)} missing, {len(account.duplicates)} duplicate decisions",
+        headline=_headline(account, unseen=len(firsts) - len(visible)),
     )
+
+
+def _percentiles(millis: Sequence[float]) -> dict[str, float]:
+    latency = Latency.of(millis)
+    if latency is None:
+        return {}
+    return {
+        "p50": latency.p50_ms,
+        "p95": latency.p95_ms,
+        "p99": latency.p99_ms,
+        "max": latency.max_ms,
+    }
+
+
+def _headline(account: DecisionAccount, unseen: int) -> str:
+    if not account.exact:
+        return f"{len(account.missing)} missing, {len(account.duplicates)} duplicate decisions"
+    if unseen:
+        return f"exactly one decision per event, but {unseen} never reached the arrivals reader"
+    return "exactly one decision per event"
 
 
 def _start_profilers(

@@ -96,6 +96,12 @@ def run_stages(
         print(f"  {usage.service:24s} {run.cpu_per_event_us(usage.service):6.0f} us CPU per event")
     for name, values in stages(captured).items():
         print(f"{name:24s} {percentiles(values)}  (n={len(values)})")
+    visible = run.latency_ms
+    if visible:
+        print(
+            f"{'total, to decision read':24s} p50 {visible['p50']:.0f}  p95 {visible['p95']:.0f}  "
+            f"p99 {visible['p99']:.0f}  max {visible['max']:.0f} ms  (timed events only)"
+        )
 
 
 def full_collection_ms(models: Path, check: str) -> None:

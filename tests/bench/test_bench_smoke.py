@@ -48,6 +48,7 @@ def test_the_suite_measures_every_stage_and_reports_it(
     for run in ours:
         assert run["ok"], run["headline"]
         assert run["decided"] == run["events"] == size.phase_events(run["offered"])
+        assert set(run["latency_ms"]) == set(run["decided_ms"]) == {"p50", "p95", "p99", "max"}
         assert {u["service"] for u in run["usage"]} == {
             "duration",
             "tip",
@@ -93,6 +94,7 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
                 "ok": True,
                 "throughput": rate,
                 "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0},
+                "decided_ms": {"p50": 0.5, "p95": 1.5, "p99": 2.5, "max": 3.5},
                 "usage": [{"service": "decision", "cpu_s": 0.1, "peak_rss_mb": 50.0}],
                 "headline": "",
             }
@@ -110,4 +112,5 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "old" not in text
     assert "50.0% of raw passthrough" in text
     assert "3.0x Quix Streams" in text
+    assert "| 1 | 2 | 3 | 4 | 2 |" in text  # visible p50..max, then p99 to decided_at (2.5)
     assert summary_lines(results)[0].startswith("one check (duration, batch 500): 50.0% of")
