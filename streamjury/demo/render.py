@@ -69,7 +69,7 @@ def _latency(summary: Summary) -> str:
     return (
         f"p50 {latency.p50_ms:,.0f} ms, p95 {latency.p95_ms:,.0f} ms, "
         f"p99 {latency.p99_ms:,.0f} ms, max {latency.max_ms:,.0f} ms "
-        "(occurred_at to first decision, one machine's wall clock)"
+        "(occurred_at to first decision's decided_at, one machine's wall clock)"
     )
 
 
