@@ -113,6 +113,7 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
         work_dir=work / "streamjury",
         profile_dir=profile_dir,
         profile_phase=len(phases) - 1,
+        warm_up_s=size.warm_up_s,
         say=say,
     )
     results["pipeline"] = [asdict(run) for run in ours]
@@ -151,6 +152,7 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
             system=system,
             services_for=services_for,
             env=env,
+            warm_up_s=size.warm_up_s,
             say=say,
         )
         results["pipeline"] += [asdict(run) for run in runs]
@@ -166,6 +168,7 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
             work_dir=work / "quix",
             system="quix",
             services_for=quix_services,
+            warm_up_s=size.warm_up_s,
             say=say,
         )
         results["pipeline"] += [asdict(run) for run in quix]

@@ -122,6 +122,18 @@ class Phase:
     events: int
 
 
+WARM_UP_RATE = 500.0
+"""Events/s of the warm-up before a session whose first phase is as fast as possible."""
+
+
+def warm_up_phase(phases: Sequence[Phase], seconds: float) -> Phase | None:
+    """``seconds`` of traffic at the first phase's rate, offered before it and not reported."""
+    if seconds <= 0 or not phases:
+        return None
+    rate = phases[0].rate or WARM_UP_RATE
+    return Phase(rate, max(int(rate * seconds), 1))
+
+
 def run_session(
     bootstrap: str,
     models: str,
@@ -134,15 +146,21 @@ def run_session(
     profile_phase: int | None = None,
     timeout_s: float = 300.0,
     env: dict[str, str] | None = None,
+    warm_up_s: float = 0.0,
     say: Callable[[str], None] = lambda line: None,
 ) -> list[PipelineRun]:
     """Start the services once, then offer each phase's events in turn, each waited out.
+
+    ``warm_up_s``: first offer that many seconds of events at the first phase's rate, waited out
+    and not reported, so the first phase measures running services, not their first seconds
+    (connections, caches, the broker's JIT).
 
     Every phase gets fresh events (ids never repeat), its own latencies and its own CPU figures.
     ``profile_phase``: record that phase of every service with py-spy into ``profile_dir``.
     ``env``: extra environment of the services (settings to compare side by side).
     """
-    total = sum(phase.events for phase in phases)
+    warm_up = warm_up_phase(phases, warm_up_s)
+    total = sum(phase.events for phase in phases) + (warm_up.events if warm_up else 0)
     settings = DemoSettings(
         backend="kafka",
         kafka=KafkaSettings(bootstrap=bootstrap),
@@ -185,6 +203,13 @@ def run_session(
         say(f"{system}: services up in {time.monotonic() - started:.0f} s")
         pids = {service.name: service.pid for service in services}
         offset = 0
+        if warm_up is not None:
+            items = events.timed[: warm_up.events]
+            offset = warm_up.events
+            say(f"{system}: warm-up, not reported")
+            driver.publish(items, warm_up.rate, PUBLISH_BATCH)
+            if not driver.wait({item.event_id for item in items}, (), settings.timeout_s):
+                say(f"{system}: the warm-up timed out")
         for index, phase in enumerate(phases):
             items = events.timed[offset : offset + phase.events]
             offset += phase.events

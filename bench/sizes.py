@@ -30,6 +30,8 @@ class Size:
     two_deciders_loads: tuple[float, ...]
     """Loads run again with co-located checks and two decision instances."""
     seconds_per_load: float
+    warm_up_s: float
+    """Seconds of unreported traffic at each session's first rate before its first phase."""
     max_events: int
     """Events of the as-fast-as-possible phase."""
     quix_max_events: int
@@ -62,6 +64,7 @@ SIZES = {
         co_located_loads=(500, 1000, 2000, 5000, 0),
         two_deciders_loads=(5000, 0),
         seconds_per_load=8.0,
+        warm_up_s=2.0,
         max_events=100_000,
         quix_max_events=1_500,
         repeat=4,
@@ -81,6 +84,7 @@ SIZES = {
         co_located_loads=(50, 0),
         two_deciders_loads=(0,),
         seconds_per_load=0.2,
+        warm_up_s=0.2,
         max_events=20,
         quix_max_events=20,
         repeat=1,
