@@ -24,7 +24,8 @@ class TextFlagModel:
     version: str
     classifier: TextFlagClassifier
     words: SharedWords
-    """The classifier's vectorizer, shared with every loaded model that has an equal one."""
+    """The classifier's vectorizer's transform, shared with every loaded model whose
+    vectorizer is equal (one transform per batch between them)."""
 
     def predict(self, events: Sequence[RideEvent | UploadEvent]) -> list[Prediction]:
         columns = UploadColumns.from_events(events)

@@ -34,6 +34,7 @@ class Malformed:
 
 _OPEN = datetime(1, 1, 1, tzinfo=UTC)
 """A placeholder ``occurred_at`` no real event has, to find where the stamp goes."""
+_OPEN_JSON = to_json(_OPEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,8 @@ class Unstamped:
     @classmethod
     def of(cls, event: Event) -> Unstamped:
         raw = event.model_copy(update={"occurred_at": _OPEN}).to_bytes()
-        head, found, tail = raw.partition(to_json(_OPEN))
-        if not found or to_json(_OPEN) in tail:
+        head, found, tail = raw.partition(_OPEN_JSON)
+        if not found or _OPEN_JSON in tail:
             raise ValueError(f"event {event.event_id} has no single place for its occurred_at")
         return cls(event.event_id, event.event_type, head, tail)
 
