@@ -12,6 +12,11 @@ same reason). Garbage is still freed: reference counting frees most objects at o
 made after the freeze are collected as before. ``gc.unfreeze()`` undoes it. What the service
 builds while it runs (the decision service's joins) is not frozen: its collections still scan
 that, which is why join retention matters for latency as well as memory.
+
+It also spaces young collections out (``YOUNG_COLLECTION_EVERY``): a micro-batch keeps its
+records, parsed events and outputs alive until it is written, so at CPython's default every
+young collection found them alive and promoted them, the older generations filled with objects
+that died a moment later, and that set off full collections of everything the service holds.
 """
 
 from __future__ import annotations
@@ -22,10 +27,27 @@ import logging
 log = logging.getLogger(__name__)
 
 
+YOUNG_COLLECTION_EVERY = 20_000
+"""Net container allocations between young collections (CPython's default: 700; 2,000 from
+3.13). The decision service over Kafka, 98k verdicts in batches of up to 2,000 with its startup
+heap frozen (2026-12-05, back to back): at 700, 31.2 µs of CPU a verdict and 0.53 s in 1,694
+collections, 12 of them full (the longest 50 ms); at 20,000, 25.9 µs and 0.26 s in 49, none
+full (the longest 18 ms). Only cyclic garbage waits longer to be freed; reference counting frees
+the rest at once, as before."""
+
+
 def settle_startup_heap() -> int:
-    """Collect once, then freeze what startup built; returns how many objects were frozen."""
+    """Collect once, freeze what startup built and space young collections out for batch work;
+    returns how many objects were frozen."""
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    log.debug("froze %d startup objects out of the garbage collector's scans", frozen)
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, YOUNG_COLLECTION_EVERY), middle, old)
+    log.debug(
+        "froze %d startup objects out of the garbage collector's scans; young collections "
+        "every %d allocations",
+        frozen,
+        gc.get_threshold()[0],
+    )
     return frozen

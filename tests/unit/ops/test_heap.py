@@ -1,4 +1,5 @@
-"""settle_startup_heap: what startup built leaves the collector's scans; later cycles are still freed.
+"""settle_startup_heap: what startup built leaves the collector's scans; later cycles are still
+freed; young collections are spaced out for batch work.
 
 Run in a child interpreter, so this test process's own heap is never frozen.
 """
@@ -11,7 +12,7 @@ import sys
 
 CHILD = """
 import gc, json, weakref
-from streamjury.ops.heap import settle_startup_heap
+from streamjury.ops.heap import YOUNG_COLLECTION_EVERY, settle_startup_heap
 
 class Node:
     pass
@@ -23,6 +24,7 @@ def cycle():
 
 startup = cycle()                      # lives as long as the process, like a loaded model
 tracked_before = gc.is_tracked(startup)
+threshold_before = gc.get_threshold()
 frozen = settle_startup_heap()
 scanned = {id(o) for o in gc.get_objects()}
 later = weakref.ref(cycle())           # garbage made after the freeze: a cycle only gc can free
@@ -32,6 +34,9 @@ print(json.dumps({
     "frozen": frozen,
     "startup_still_scanned": id(startup) in scanned,
     "later_cycle_freed": later() is None,
+    "threshold_before": threshold_before,
+    "threshold_after": gc.get_threshold(),
+    "young_every": YOUNG_COLLECTION_EVERY,
 }))
 """
 
@@ -46,3 +51,16 @@ def test_startup_objects_are_frozen_and_later_cycles_are_still_collected() -> No
     assert found["frozen"] > 1_000  # the interpreter's and streamjury's own objects too
     assert found["startup_still_scanned"] is False
     assert found["later_cycle_freed"] is True
+
+
+def test_young_collections_are_spaced_out_and_the_older_thresholds_kept() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, timeout=60
+    )
+    found = json.loads(done.stdout)
+
+    young_before, *older_before = found["threshold_before"]
+    young_after, *older_after = found["threshold_after"]
+    assert young_before < found["young_every"]
+    assert young_after == found["young_every"]
+    assert older_after == older_before
