@@ -23,8 +23,8 @@ from bench.sizes import SIZES, Size
 log = logging.getLogger("bench")
 
 TRIED_SETTINGS = {"STREAMJURY_CONSUMER_BATCH_TIMEOUT_MS": "5"}
-TRIED_LABEL = "streamjury (5 ms consumer batches)"
 """Batching settings tried against the defaults, side by side (docs/benchmarks.md says why)."""
+TRIED_LABEL = "streamjury (5 ms consumer batches)"
 
 
 def versions() -> dict[str, str]:

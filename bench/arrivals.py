@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
-from types import TracebackType
 
 from streamjury.streams.base import StreamConsumer
 
@@ -62,12 +61,7 @@ class Arrivals:
     def __enter__(self) -> Arrivals:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _follow(self) -> None:

@@ -10,6 +10,7 @@ a shared machine stay comparable.
     python -m bench.decision_hotpath --profile out.prof    # and a cProfile of one more run
     python -m bench.decision_hotpath --check-outputs       # digest of every output, for A/B runs
     python -m bench.decision_hotpath --bootstrap HOST:PORT # the same over Kafka, with transactions
+    python -m bench.decision_hotpath --young-every 700     # CPython's own young-GC spacing
 
 With ``--bootstrap`` the verdicts are pre-filled into a fresh topic of a running broker and the
 service runs with Kafka transactions (``read_committed``, one transaction per batch); CPU time is
@@ -25,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import hashlib
 import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from bench.stages import service_heap
 from decision.joiner import Joiner
 from decision.policy import load_policy
 from decision.service import DecisionService, ServiceConfig
@@ -103,8 +104,10 @@ def run_once(
     batch_size: int,
     profiler: cProfile.Profile | None = None,
     digest: hashlib._Hash | None = None,
+    young_every: int | None = None,
 ) -> tuple[int, float, float]:
-    """(verdicts joined, CPU seconds, wall seconds) of one service run over ``verdicts``."""
+    """(verdicts joined, CPU seconds, wall seconds) of one service run over ``verdicts``, with
+    a service process's garbage-collector settings (``young_every``: another spacing)."""
     backend = MemoryBackend(partitions=6)
     names = StreamNames("")
     backend.ensure_streams([names.verdicts, names.decisions, names.deadletter])
@@ -130,9 +133,7 @@ def run_once(
         ServiceConfig(group="bench", writer_id="bench-writer", batch_size=batch_size),
         clock=clock,
     )
-    with service:
-        gc.collect()
-        gc.freeze()
+    with service, service_heap(young_every):
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -141,7 +142,6 @@ def run_once(
         if profiler is not None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        gc.unfreeze()
     if digest is not None:
         for stream in (names.decisions, names.decision_state, names.deadletter):
             if stream in backend.list_streams():
@@ -153,9 +153,13 @@ def run_once(
 
 
 def run_kafka(
-    bootstrap: str, verdicts: Sequence[OutRecord], batch_size: int
+    bootstrap: str,
+    verdicts: Sequence[OutRecord],
+    batch_size: int,
+    young_every: int | None = None,
 ) -> tuple[int, float, float]:
-    """(verdicts joined, CPU seconds, wall seconds) of one service run on Kafka, start-up excluded."""
+    """(verdicts joined, CPU seconds, wall seconds) of one service run on Kafka, start-up
+    excluded, with a service process's garbage-collector settings (as ``run_once``)."""
     from bench.stages import fresh_prefix, prefill
     from decision.app import build_service
     from decision.settings import DecisionSettings
@@ -178,10 +182,11 @@ def run_kafka(
             while service.stats.verdicts == 0:  # joined, restored, first batch in
                 service.step()
             seen = service.stats.verdicts
-            cpu, wall = time.process_time(), time.perf_counter()
-            while service.stats.verdicts + service.stats.dead_letters < len(verdicts):
-                service.step()
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            with service_heap(young_every):
+                cpu, wall = time.process_time(), time.perf_counter()
+                while service.stats.verdicts + service.stats.dead_letters < len(verdicts):
+                    service.step()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         backend.close()
     return service.stats.verdicts - seen, cpu, wall
@@ -197,11 +202,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", help="write a cProfile of one more run to this file")
     parser.add_argument("--check-outputs", action="store_true", help="print a digest of outputs")
     parser.add_argument("--bootstrap", help="run on this Kafka broker instead of in memory")
+    parser.add_argument(
+        "--young-every",
+        type=int,
+        help="allocations between young garbage collections (default: the services' own)",
+    )
     args = parser.parse_args(argv)
     verdicts = synthetic_verdicts(args.events)
     if args.bootstrap:
         for n in range(args.repeat):
-            done, cpu, wall = run_kafka(args.bootstrap, verdicts, args.batch_size)
+            done, cpu, wall = run_kafka(
+                args.bootstrap, verdicts, args.batch_size, young_every=args.young_every
+            )
             print(
                 f"kafka run {n + 1}: {done} verdicts, {cpu / done * 1e6:.1f} µs CPU/verdict "
                 f"(process, librdkafka included), {done / wall:,.0f} verdicts/s wall"
@@ -210,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_once(verdicts[:500], args.batch_size)  # warm-up: imports, caches
     best = None
     for n in range(args.repeat):
-        done, cpu, wall = run_once(verdicts, args.batch_size)
+        done, cpu, wall = run_once(verdicts, args.batch_size, young_every=args.young_every)
         per = cpu / done * 1e6
         best = per if best is None else min(best, per)
         print(

@@ -276,14 +276,7 @@ def _phase_run(
 
 def _percentiles(millis: Sequence[float]) -> dict[str, float]:
     latency = Latency.of(millis)
-    if latency is None:
-        return {}
-    return {
-        "p50": latency.p50_ms,
-        "p95": latency.p95_ms,
-        "p99": latency.p99_ms,
-        "max": latency.max_ms,
-    }
+    return {} if latency is None else latency.figures()
 
 
 def _headline(account: DecisionAccount, unseen: int) -> str:

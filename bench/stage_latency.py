@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -32,12 +32,12 @@ def percentiles(values: Sequence[float]) -> str:
     from streamjury.demo.summary import Latency  # here, as ``run_stages``' imports
 
     latency = Latency.of(values)
-    if latency is None:
-        return "no samples"
-    return (
-        f"p50 {latency.p50_ms:.0f}  p95 {latency.p95_ms:.0f}  p99 {latency.p99_ms:.0f}  "
-        f"max {latency.max_ms:.0f} ms"
-    )
+    return "no samples" if latency is None else one_line(latency.figures())
+
+
+def one_line(figures: Mapping[str, float]) -> str:
+    """``p50 .. p95 .. p99 .. max .. ms`` from a run's latency figures."""
+    return "  ".join(f"{name} {figures[name]:.0f}" for name in ("p50", "p95", "p99", "max")) + " ms"
 
 
 def stages(decisions: Sequence[Decision]) -> dict[str, list[float]]:
@@ -96,12 +96,8 @@ def run_stages(
         print(f"  {usage.service:24s} {run.cpu_per_event_us(usage.service):6.0f} us CPU per event")
     for name, values in stages(captured).items():
         print(f"{name:24s} {percentiles(values)}  (n={len(values)})")
-    visible = run.latency_ms
-    if visible:
-        print(
-            f"{'total, to decision read':24s} p50 {visible['p50']:.0f}  p95 {visible['p95']:.0f}  "
-            f"p99 {visible['p99']:.0f}  max {visible['max']:.0f} ms  (timed events only)"
-        )
+    if run.latency_ms:
+        print(f"{'total, to decision read':24s} {one_line(run.latency_ms)}  (timed events only)")
 
 
 def full_collection_ms(models: Path, check: str) -> None:

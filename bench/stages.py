@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,13 +105,15 @@ def output_rate(settings: BackendSettings, stream: str, expected: int) -> Rate:
 
 
 @contextmanager
-def service_heap() -> Iterator[None]:
+def service_heap(young_every: int | None = None) -> Iterator[None]:
     """The garbage collector as a service process runs it (``settle_startup_heap``: startup heap
     frozen, young collections spaced out), undone afterwards: a stage run in the bench's process
     is measured as it runs in its own. The baselines (passthrough, tutorial) run as plain
-    scripts would."""
+    scripts would. ``young_every`` replaces the young-collection spacing, to compare others."""
     threshold = gc.get_threshold()
     settle_startup_heap()
+    if young_every is not None:
+        gc.set_threshold(young_every, *threshold[1:])
     try:
         yield
     finally:
@@ -119,13 +121,27 @@ def service_heap() -> Iterator[None]:
         gc.set_threshold(*threshold)
 
 
-def _in_thread(
+def _rate_while_running(
     work: Callable[[Callable[[], bool]], object],
-) -> tuple[threading.Event, threading.Thread]:
-    stop = threading.Event()
-    thread = threading.Thread(target=work, args=(stop.is_set,), daemon=True)
-    thread.start()
-    return stop, thread
+    settings: BackendSettings,
+    stream: str,
+    expected: int,
+    *,
+    as_service: bool = False,
+) -> Rate:
+    """Run ``work(stopped)`` in a thread until ``expected`` records are in ``stream``; their rate.
+
+    ``as_service``: with a service process's garbage-collector settings (``service_heap``).
+    """
+    with service_heap() if as_service else nullcontext():
+        stop = threading.Event()
+        thread = threading.Thread(target=work, args=(stop.is_set,), daemon=True)
+        thread.start()
+        try:
+            return output_rate(settings, stream, expected)
+        finally:
+            stop.set()
+            thread.join(60)
 
 
 # -- one check ------------------------------------------------------------------------------
@@ -162,15 +178,17 @@ def streamjury_check(
             on_revoke=runtime.partitions_revoked,
         )
         backend.ensure_streams([names.verdicts, names.deadletter])
-        with service_heap():
-            stop, thread = _in_thread(lambda stopped: runtime.run(consumer, stopped))
-            try:
-                return output_rate(settings, names.verdicts, len(payloads))
-            finally:
-                stop.set()
-                thread.join(60)
-                consumer.close()
-                producer.close()
+        try:
+            return _rate_while_running(
+                lambda stopped: runtime.run(consumer, stopped),
+                settings,
+                names.verdicts,
+                len(payloads),
+                as_service=True,
+            )
+        finally:
+            consumer.close()
+            producer.close()
     finally:
         backend.close()
 
@@ -223,12 +241,7 @@ def passthrough(bootstrap: str, payloads: Sequence[OutRecord], stream: str = "ri
             consumer.close()
             producer.flush(30)
 
-    stop, thread = _in_thread(loop)
-    try:
-        return output_rate(settings, target, len(payloads))
-    finally:
-        stop.set()
-        thread.join(60)
+    return _rate_while_running(loop, settings, target, len(payloads))
 
 
 def tutorial_check(
@@ -271,12 +284,7 @@ def tutorial_check(
         finally:
             consumer.close()
 
-    stop, thread = _in_thread(loop)
-    try:
-        return output_rate(settings, target, len(payloads))
-    finally:
-        stop.set()
-        thread.join(60)
+    return _rate_while_running(loop, settings, target, len(payloads))
 
 
 # -- the decision service -------------------------------------------------------------------
@@ -327,13 +335,7 @@ def decision_service(bootstrap: str, verdicts: Sequence[OutRecord]) -> tuple[Rat
             with service:
                 service.run(stopped)
 
-        with service_heap():
-            stop, thread = _in_thread(loop)
-            try:
-                rate = output_rate(settings, names.decisions, events)
-            finally:
-                stop.set()
-                thread.join(60)
+        rate = _rate_while_running(loop, settings, names.decisions, events, as_service=True)
     finally:
         backend.close()
     return rate, rate.per_second * len(verdicts) / events

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from consumers.check import CheckModel, CheckSpec, Prediction
+from consumers.check import CheckModel, CheckSpec, Prediction, checks_name
 from consumers.outcomes import BatchResult, RecordOutcome, source_of
 from consumers.verdict_fastpath import TRUSTED_FROM, outcome_of_verdict, trusted_verdicts
 from streamjury.errors import InvalidEvent
@@ -85,7 +85,7 @@ def process_checks(
         )
         return RecordOutcome(record, dead_letter=letter)
 
-    names = "+".join(spec.name for spec, _ in checks)
+    names = checks_name([spec.name for spec, _ in checks])
     who = f"check {names!r}" if len(checks) == 1 else f"check set {names!r}"
     refused: dict[int, RecordOutcome] = {}
     valid_records: list[Record] = []

@@ -12,9 +12,15 @@ from typing import Literal, Protocol
 from models.store import ModelSource
 from streamjury.schemas import DetailValue, RideEvent, UploadEvent
 
-__all__ = ["CheckModel", "CheckSpec", "EventType", "ModelSource", "Prediction"]
+__all__ = ["CheckModel", "CheckSpec", "EventType", "ModelSource", "Prediction", "checks_name"]
 
 EventType = Literal["ride", "upload"]
+
+
+def checks_name(checks: Sequence[str]) -> str:
+    """``duration+tip``: one name per set of checks, whatever order they were given in (in
+    stages, logs, process and group names)."""
+    return "+".join(sorted(checks))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from consumers.check import checks_name
 from consumers.runtime import RuntimeConfig
 from models.store import ModelSettings
 from streamjury.ops.settings import OpsSettings
@@ -19,12 +20,6 @@ from streamjury.settings import ENV_PREFIX, BackendSettings
 from streamjury.streams.base import StartFrom
 
 _CONSUMER = f"{ENV_PREFIX}CONSUMER_"
-
-
-def checks_name(checks: Sequence[str]) -> str:
-    """``duration+tip``: one name per set of checks, whatever order they were given in (in
-    stages, logs, process and group names)."""
-    return "+".join(sorted(checks))
 
 
 def default_group(checks: Sequence[str], prefix: str = "") -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from consumers.check import checks_name
 from consumers.registry import CHECKS
-from consumers.settings import checks_name, default_group
+from consumers.settings import default_group
 from decision.settings import DEFAULT_GROUP as DECISION_GROUP
 from streamjury.demo.orchestrator import ServiceSpec
 from streamjury.settings import BackendSettings

@@ -156,6 +156,10 @@ class Latency:
         p50, p95, p99 = (percentile(millis, q) for q in PERCENTILES)
         return cls(len(millis), p50, p95, p99, max(millis))
 
+    def figures(self) -> dict[str, float]:
+        """``p50``, ``p95``, ``p99`` and ``max`` in milliseconds, as reports print them."""
+        return {"p50": self.p50_ms, "p95": self.p95_ms, "p99": self.p99_ms, "max": self.max_ms}
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -226,13 +230,7 @@ class Summary:
             "elapsed_s": self.elapsed_s,
             "latency_ms": None
             if self.latency is None
-            else {
-                "samples": self.latency.samples,
-                "p50": self.latency.p50_ms,
-                "p95": self.latency.p95_ms,
-                "p99": self.latency.p99_ms,
-                "max": self.latency.max_ms,
-            },
+            else {"samples": self.latency.samples, **self.latency.figures()},
         }
 
 
