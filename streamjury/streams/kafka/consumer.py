@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -184,20 +184,32 @@ class KafkaConsumer:
             offsets.append(TopicPartition(stream, int(partition), offset + 1))
         return offsets
 
-    def rewind(self, records: Sequence[Record]) -> None:
+    def rewind(
+        self, records: Sequence[Record], *, back_to: Mapping[Position, int] | None = None
+    ) -> None:
         """Seek back to the first of ``records`` in each partition still owned, so the next
-        poll delivers them again: used after a transaction that carried them was aborted."""
-        first: dict[Position, int] = {}
+        poll delivers them again: used after a transaction that carried them was aborted.
+
+        ``back_to`` names positions further back still (a partition's committed offset, or -2
+        for its earliest record when the group has none): each partition goes to the lower.
+        """
+        first: dict[Position, int] = dict(back_to or {})
         for record in records:
             position = (record.stream, int(record.partition))
             first[position] = min(first.get(position, record.offset), record.offset)
-        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        owned = self.owned()
         for (topic, number), offset in sorted(first.items()):
             if (topic, number) in owned:
                 try:
                     self._consumer.seek(TopicPartition(topic, number, offset))
                 except KafkaException as exc:
                     raise as_stream_error(exc, f"rewind {topic}/{number} to {offset}") from exc
+
+    def owned(self) -> set[Position]:
+        """The (topic, partition) pairs assigned to this member now."""
+        if self._closed:
+            return set()
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     def committed_offsets(self, partitions: Sequence[Any], timeout: float) -> dict[Position, int]:
         """(topic, partition) -> the group's committed next offset, for TopicPartitions.

@@ -57,6 +57,27 @@ decommissions its brokers when it re-bootstraps. A stuck call is left behind wit
 (it holds the producer's only transactional slot) and a new producer takes over."""
 
 
+SETTLE_READ_S = 5.0
+"""How long the check after a replacement waits for the group's committed offsets before it
+takes an unanswered read (offsets of an unfinished transaction) as a sign to sweep."""
+SWEEP_KEY = b"streamjury-abort-sweep"
+"""Key of the records a sweep writes in every partition and aborts at once: never visible to
+read_committed readers, and keyed so compacted streams accept them."""
+EARLIEST = -2
+"""librdkafka's logical offset of a partition's first record (a group with no position)."""
+
+
+class RolledBackError(Exception):
+    """The broker rolled back a transaction after reporting it committed.
+
+    Deliberately not a StreamError: the attempt loop must not take it for a failed attempt.
+    ``positions`` are the group's committed offsets the consumer has to go back to."""
+
+    def __init__(self, reason: str, positions: dict[tuple[str, int], int]) -> None:
+        super().__init__(reason)
+        self.positions = positions
+
+
 class StuckCallError(StreamError):
     """A transactional call did not return in time; its producer can never be used again."""
 
@@ -113,6 +134,10 @@ class KafkaAtomicWriter:
         self._abandoned: list[Sender] = []
         """Producers with a stuck call: kept referenced, as destroying one would block."""
         self._known_streams: set[str] = set()
+        self._committed_through: dict[tuple[str, int], int] = {}
+        """Per partition, the offset the last transaction reported committed stored."""
+        self._replaced = False
+        """A producer was dropped after a failure: the next one checks the last commit."""
         timeout_ms = config.get("transaction.timeout.ms", LIBRDKAFKA_TRANSACTION_TIMEOUT_MS)
         self.retry_for_s = int(timeout_ms) / 1000
         """How long one ``write_and_commit`` keeps trying: the transaction timeout."""
@@ -132,9 +157,30 @@ class KafkaAtomicWriter:
         another writer or group member took over; DeliveryError if the transaction could not be
         written. Either way nothing was written and the consumer was rewound to ``consumed``
         (in the partitions it still owns): drop whatever was derived from it and poll again.
+        RewoundDeliveryError also when the broker rolled back an *earlier* transaction that it
+        had reported committed (see ``_settle``): the consumer then went back further, to the
+        group's committed positions, so whatever was derived since them must be dropped.
         StreamError (only) if a commit failed so that its outcome cannot be known: the caller
         must start over from the committed positions, as after a crash.
         """
+        try:
+            self._write_and_commit(outputs, consumed)
+        except RolledBackError as exc:
+            self._consumer.rewind(consumed, back_to=exc.positions)
+            log.warning(
+                "writer %s: consumer rewound to the committed positions %s: %s",
+                self.writer_id,
+                exc.positions,
+                exc,
+            )
+            raise RewoundDeliveryError(
+                f"writer {self.writer_id!r}: {exc}; nothing of this batch was written and the "
+                "consumer went back to the group's committed positions"
+            ) from exc
+
+    def _write_and_commit(
+        self, outputs: Mapping[str, Sequence[OutRecord]], consumed: Sequence[Record]
+    ) -> None:
         self._check_usable()
         if consumed and self._consumer.group is None:
             raise StreamError("a group-less reader cannot commit")
@@ -243,6 +289,8 @@ class KafkaAtomicWriter:
         self._transactional(producer.commit_transaction, "commit the transaction", deadline)
         self._phase = "idle"
         sender.take_failures()
+        for tp in offsets:
+            self._committed_through[(tp.topic, tp.partition)] = int(tp.offset)
 
     def _failure(self, exc: KafkaException | StreamError) -> _Failure:
         """What the failure of an attempt (in ``self._phase``) means."""
@@ -283,6 +331,7 @@ class KafkaAtomicWriter:
         sender, self._sender = self._sender, None
         if sender is None:
             return
+        self._replaced = True
         if failure.stuck:
             self._abandoned.append(sender)
             log.warning(
@@ -336,7 +385,88 @@ class KafkaAtomicWriter:
         """The producer, started again if the last one was dropped."""
         if self._sender is None:
             self._sender = self._start(deadline)
+            if self._replaced:
+                self._settle(deadline)
         return self._sender
+
+    def _settle(self, deadline: float) -> None:
+        """After a failure, check that the last transaction reported committed still is.
+
+        A broker can roll one back: a single Kafka node shutting down makes its partitions
+        leaderless while its transaction coordinator still runs, and the coordinator then
+        completes a commit without writing its markers (it takes the partitions for deleted).
+        The transaction's records and offsets stay open until the next marker of this producer
+        id closes them, an abort as a rule, and the offsets after them would be committed by
+        the next batch: a batch reported written would be lost.
+
+        The replacement producer's ``init_transactions`` has aborted whatever was left open.
+        If the group's committed offsets are behind what the last commit stored (or cannot be
+        read, as offsets of an unfinished transaction hold a read_committed read up), a sweep
+        aborts any records and offsets still open under this writer id, and RolledBackError
+        names the committed positions to go back to.
+        """
+        owned = self._consumer.owned()
+        expected = {p: o for p, o in self._committed_through.items() if p in owned}
+        if expected and not self._all_committed(expected, SETTLE_READ_S):
+            self._sweep(expected, deadline)
+            found = self._consumer.committed_offsets(self._partitions_of(expected), CALL_TIMEOUT_S)
+            behind = {
+                p: found.get(p, EARLIEST) for p, o in expected.items() if found.get(p, -1) < o
+            }
+            if behind:
+                self._replaced = False
+                self._committed_through.update(behind)
+                raise RolledBackError(
+                    f"the broker rolled back a transaction it had reported committed "
+                    f"(stored offsets {expected}, committed now {found})",
+                    behind,
+                )
+        self._replaced = False
+
+    def _all_committed(self, expected: Mapping[tuple[str, int], int], timeout: float) -> bool:
+        """Whether the group's committed offsets reach ``expected``; False if unreadable."""
+        try:
+            found = self._consumer.committed_offsets(self._partitions_of(expected), timeout)
+        except StreamError as exc:
+            log.warning("writer %s: cannot read the committed offsets: %s", self.writer_id, exc)
+            return False
+        return all(found.get(p, -1) >= o for p, o in expected.items())
+
+    def _sweep(self, offsets: Mapping[tuple[str, int], int], deadline: float) -> None:
+        """One transaction over every partition this writer writes and the group's offsets,
+        aborted: its abort markers close whatever an earlier producer with this writer id left
+        open there, so it can neither block read_committed readers nor commit later."""
+        sender = self._ready(deadline)
+        producer = sender.producer
+        producer.begin_transaction()
+        for stream in sorted(self._known_streams):
+            for partition in range(self._partition_count(sender, stream)):
+                producer.produce(stream, None, SWEEP_KEY, partition=partition)
+        metadata = self._consumer.group_metadata()
+        positions = self._partitions_of(offsets)
+        self._transactional(
+            lambda timeout: producer.send_offsets_to_transaction(positions, metadata, timeout),
+            "add offsets to the sweep",
+            deadline,
+        )
+        self._transactional(producer.abort_transaction, "abort the sweep", deadline)
+        sender.take_report()
+        log.warning(
+            "writer %s: swept %s and the group's offsets for transactions left open",
+            self.writer_id,
+            sorted(self._known_streams),
+        )
+
+    @staticmethod
+    def _partitions_of(offsets: Mapping[tuple[str, int], int]) -> list[Any]:
+        return [
+            TopicPartition(topic, number, offset) for (topic, number), offset in offsets.items()
+        ]
+
+    @staticmethod
+    def _partition_count(sender: Sender, stream: str) -> int:
+        metadata = sender.producer.list_topics(topic=stream, timeout=CALL_TIMEOUT_S)
+        return len(metadata.topics[stream].partitions)
 
     def _start(self, deadline: float) -> Sender:
         """A transactional producer, ready: fences any older writer with this id and aborts
