@@ -37,9 +37,12 @@ SEVERITY: dict[Outcome, int] = {
 """How strongly an outcome acts; on timeout the stronger of fallback and evidence wins."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ruling:
-    """What the rules decided for one event, before it becomes a Decision record."""
+    """What the rules decided for one event, before it becomes a Decision record.
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, and one is
+    made for every decision; nothing changes it after the rules made it."""
 
     outcome: Outcome
     reasons: tuple[str, ...]
