@@ -173,7 +173,7 @@ class KafkaConsumer:
 
     def next_offsets(self, records: Sequence[Record]) -> list[Any]:
         """The TopicPartitions a commit of ``records`` stores, after checking they are ours."""
-        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        owned = self.owned()
         offsets = []
         for (stream, partition), offset in sorted(last_per_partition(records).items()):
             if (stream, int(partition)) not in owned:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from streamjury.errors import (
     FencedError,
@@ -63,8 +63,6 @@ takes an unanswered read (offsets of an unfinished transaction) as a sign to swe
 SWEEP_KEY = b"streamjury-abort-sweep"
 """Key of the records a sweep writes in every partition and aborts at once: never visible to
 read_committed readers, and keyed so compacted streams accept them."""
-EARLIEST = -2
-"""librdkafka's logical offset of a partition's first record (a group with no position)."""
 
 
 class RolledBackError(Exception):
@@ -136,8 +134,6 @@ class KafkaAtomicWriter:
         self._known_streams: set[str] = set()
         self._committed_through: dict[tuple[str, int], int] = {}
         """Per partition, the offset the last transaction reported committed stored."""
-        self._replaced = False
-        """A producer was dropped after a failure: the next one checks the last commit."""
         timeout_ms = config.get("transaction.timeout.ms", LIBRDKAFKA_TRANSACTION_TIMEOUT_MS)
         self.retry_for_s = int(timeout_ms) / 1000
         """How long one ``write_and_commit`` keeps trying: the transaction timeout."""
@@ -331,7 +327,6 @@ class KafkaAtomicWriter:
         sender, self._sender = self._sender, None
         if sender is None:
             return
-        self._replaced = True
         if failure.stuck:
             self._abandoned.append(sender)
             log.warning(
@@ -366,13 +361,13 @@ class KafkaAtomicWriter:
         wanted = {(tp.topic, tp.partition): int(tp.offset) for tp in offsets}
         try:
             self._ready(max(deadline, time.monotonic() + CALL_TIMEOUT_S))
-            found = self._consumer.committed_offsets(
-                [TopicPartition(topic, number) for topic, number in wanted], CALL_TIMEOUT_S
-            )
         except (KafkaException, StreamError) as exc:
             log.warning(
                 "writer %s: cannot tell whether a commit went through: %s", self.writer_id, exc
             )
+            return None
+        found = self._group_positions(wanted, CALL_TIMEOUT_S)
+        if found is None:
             return None
         done = [found.get(position, -1) >= offset for position, offset in wanted.items()]
         if all(done):
@@ -382,14 +377,14 @@ class KafkaAtomicWriter:
     # -- the producer ----------------------------------------------------------------------
 
     def _ready(self, deadline: float) -> Sender:
-        """The producer, started again if the last one was dropped."""
+        """The producer, started again if the last one was dropped (after a failure: the first
+        one is started by ``__init__``), in which case the last commit is checked first."""
         if self._sender is None:
             self._sender = self._start(deadline)
-            if self._replaced:
-                self._settle(deadline)
+            self._settle(self._sender, deadline)
         return self._sender
 
-    def _settle(self, deadline: float) -> None:
+    def _settle(self, sender: Sender, deadline: float) -> None:
         """After a failure, check that the last transaction reported committed still is.
 
         A broker can roll one back: a single Kafka node shutting down makes its partitions
@@ -407,36 +402,38 @@ class KafkaAtomicWriter:
         """
         owned = self._consumer.owned()
         expected = {p: o for p, o in self._committed_through.items() if p in owned}
-        if expected and not self._all_committed(expected, SETTLE_READ_S):
-            self._sweep(expected, deadline)
-            found = self._consumer.committed_offsets(self._partitions_of(expected), CALL_TIMEOUT_S)
-            behind = {
-                p: found.get(p, EARLIEST) for p, o in expected.items() if found.get(p, -1) < o
-            }
-            if behind:
-                self._replaced = False
-                self._committed_through.update(behind)
-                raise RolledBackError(
-                    f"the broker rolled back a transaction it had reported committed "
-                    f"(stored offsets {expected}, committed now {found})",
-                    behind,
-                )
-        self._replaced = False
+        if not expected or _reached(self._group_positions(expected, SETTLE_READ_S), expected):
+            return
+        self._sweep(sender, expected, deadline)
+        found = self._consumer.committed_offsets(self._partitions_of(expected), CALL_TIMEOUT_S)
+        behind = {
+            p: found.get(p, OFFSET_BEGINNING) for p, o in expected.items() if found.get(p, -1) < o
+        }
+        if behind:
+            self._committed_through.update(behind)
+            raise RolledBackError(
+                f"the broker rolled back a transaction it had reported committed "
+                f"(stored offsets {expected}, committed now {found})",
+                behind,
+            )
 
-    def _all_committed(self, expected: Mapping[tuple[str, int], int], timeout: float) -> bool:
-        """Whether the group's committed offsets reach ``expected``; False if unreadable."""
+    def _group_positions(
+        self, offsets: Mapping[tuple[str, int], int], timeout: float
+    ) -> dict[tuple[str, int], int] | None:
+        """The group's committed offsets of the partitions of ``offsets``; None if unreadable
+        (read_committed: offsets of a transaction still open hold the read up)."""
         try:
-            found = self._consumer.committed_offsets(self._partitions_of(expected), timeout)
+            return self._consumer.committed_offsets(self._partitions_of(offsets), timeout)
         except StreamError as exc:
             log.warning("writer %s: cannot read the committed offsets: %s", self.writer_id, exc)
-            return False
-        return all(found.get(p, -1) >= o for p, o in expected.items())
+            return None
 
-    def _sweep(self, offsets: Mapping[tuple[str, int], int], deadline: float) -> None:
+    def _sweep(
+        self, sender: Sender, offsets: Mapping[tuple[str, int], int], deadline: float
+    ) -> None:
         """One transaction over every partition this writer writes and the group's offsets,
         aborted: its abort markers close whatever an earlier producer with this writer id left
         open there, so it can neither block read_committed readers nor commit later."""
-        sender = self._ready(deadline)
         producer = sender.producer
         producer.begin_transaction()
         for stream in sorted(self._known_streams):
@@ -551,6 +548,13 @@ class KafkaAtomicWriter:
             raise StreamError(f"writer {self.writer_id!r} is closed")
         if self._fenced is not None:
             raise WriterFencedError(f"writer {self.writer_id!r} is fenced: {self._fenced}")
+
+
+def _reached(
+    found: Mapping[tuple[str, int], int] | None, offsets: Mapping[tuple[str, int], int]
+) -> bool:
+    """Whether committed offsets ``found`` (None: unreadable) reach ``offsets`` everywhere."""
+    return found is not None and all(found.get(p, -1) >= o for p, o in offsets.items())
 
 
 PHASES = {

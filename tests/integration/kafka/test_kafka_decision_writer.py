@@ -126,8 +126,14 @@ def test_a_decision_service_fenced_by_a_live_instance_in_its_slot_exits_non_zero
         for spec in specs:
             services.start(spec.name)
         pipeline.publish(events[:100])
+        # All of them, so the first one is idle when the twin starts: a transaction of its own
+        # in flight then would be fenced before the twin's writer is seen ready.
+        first_ids = {event.event_id for event in events[:100]}
         wait_until(
-            lambda: len(pipeline.decided()) > 0, "first decisions", services.check_running, WAIT_S
+            lambda: pipeline.decided() == first_ids,
+            "the first decisions",
+            services.check_running,
+            WAIT_S,
         )
         twin_process = services.start("decision-twin")  # its writer fences the first one's
         wait_until(

@@ -8,14 +8,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from streamjury.devservers.kafka import LocalKafkaBroker
 from streamjury.errors import RewoundDeliveryError
-from streamjury.streams.base import OutRecord
+from streamjury.streams.base import OutRecord, Record
 from streamjury.streams.kafka import KafkaBackend
+from streamjury.streams.kafka.consumer import KafkaConsumer
+from streamjury.streams.kafka.writer import KafkaAtomicWriter
 from tests.integration.kafka.helpers import (
     Process,
     out_records,
@@ -143,6 +147,58 @@ def test_a_killed_writers_transaction_is_aborted_by_the_broker_after_its_timeout
     assert copied_keys(kafka_broker, copies, "read_committed") == Counter(keys)
 
 
+@dataclass
+class Copy:
+    """A copy of ``source`` to ``copies`` through one transactional writer, batch by batch as
+    the decision service writes, over ``count`` records produced first."""
+
+    backend: KafkaBackend
+    source: str
+    copies: str
+    group: str
+    keys: list[str]
+    consumer: KafkaConsumer
+    writer: KafkaAtomicWriter
+    ends: dict[str, int]
+    rewinds: list[tuple[float, str]] = field(default_factory=list)
+    """When, and why, the writer rewound the consumer instead of writing a batch."""
+
+    @classmethod
+    def start(
+        cls, backend: KafkaBackend, streams: tuple[str, str], prefix: str, count: int
+    ) -> Copy:
+        source, copies = streams
+        keys = [f"event-{n}" for n in range(count)]
+        produce(backend, source, out_records(keys))
+        group = f"{prefix}group"
+        consumer = backend.consumer([source], group)
+        writer = backend.atomic_writer(consumer, f"{prefix}writer")
+        ends = backend.end_offsets(source)
+        return cls(backend, source, copies, group, keys, consumer, writer, ends)
+
+    def batch(self, records: Sequence[Record]) -> bool:
+        """Write the copies of ``records``; False if the writer rewound (they come again)."""
+        outputs = [OutRecord(r.key, r.value + b":copied") for r in records]
+        try:
+            self.writer.write_and_commit({self.copies: outputs}, records)
+        except RewoundDeliveryError as exc:
+            self.rewinds.append((time.monotonic(), str(exc)))
+            return False
+        return True
+
+    def committed(self) -> dict[str, int]:
+        return self.backend.committed(self.source, self.group)
+
+    def finished(self) -> bool:
+        """The group's committed offsets at the ends. Counting copied records would not do:
+        a batch whose commit the broker rolled back is copied twice."""
+        return self.committed() == {p: n for p, n in self.ends.items() if n > 0}
+
+    def close(self) -> None:
+        self.writer.close()
+        self.consumer.close()
+
+
 def test_a_writer_rides_out_a_broker_restart_writing_every_record_once(
     kafka_backend: KafkaBackend,
     kafka_broker: LocalKafkaBroker,
@@ -158,38 +214,22 @@ def test_a_writer_rides_out_a_broker_restart_writing_every_record_once(
     A commit acknowledged just as the broker shuts down can be rolled back by it (its
     coordinator skips the markers of partitions left leaderless): the writer finds that out
     from the group's offsets and goes back to them (the next test shows that path alone)."""
-    source, copies = streams
-    keys = [f"event-{n}" for n in range(1000)]
-    produce(kafka_backend, source, out_records(keys))
-    group = f"{stream_prefix}group"
-    consumer = kafka_backend.consumer([source], group)
-    writer = kafka_backend.atomic_writer(consumer, f"{stream_prefix}writer")
-    ends = kafka_backend.end_offsets(source)
+    copy = Copy.start(kafka_backend, streams, stream_prefix, 1000)
     errors: list[BaseException] = []
     batches: list[float] = []
-    rewinds: list[float] = []
-
-    done = {p: n for p, n in ends.items() if n > 0}
 
     def copy_all() -> None:
-        """Small slow batches, so the copy is still going when the broker stops. It ends when
-        the group's committed offsets reach the ends: a batch whose commit the broker rolled
-        back is copied twice, so counting copied records could end it early."""
+        """Small slow batches, so the copy is still going when the broker stops."""
         copied = 0
         try:
             while True:
-                records = consumer.poll(10, 0.5)
+                records = copy.consumer.poll(10, 0.5)
                 if records:
-                    outputs = [OutRecord(r.key, r.value + b":copied") for r in records]
-                    try:
-                        writer.write_and_commit({copies: outputs}, records)
-                    except RewoundDeliveryError:
-                        rewinds.append(time.monotonic())
-                        continue
-                    copied += len(records)
-                    batches.append(time.monotonic())
-                    time.sleep(0.05)
-                elif copied >= len(keys) and kafka_backend.committed(source, group) == done:
+                    if copy.batch(records):
+                        copied += len(records)
+                        batches.append(time.monotonic())
+                        time.sleep(0.05)
+                elif copied >= len(copy.keys) and copy.finished():
                     return
         except BaseException as exc:
             errors.append(exc)
@@ -204,20 +244,19 @@ def test_a_writer_rides_out_a_broker_restart_writing_every_record_once(
     assert not copier.is_alive(), "the writer hung after the broker restart"
     assert errors == []
     assert batches[-1] > restarted, "the restart did not land mid-copy"
-    visible = copied_keys(kafka_broker, copies, "read_committed")
-    if visible != Counter(keys):  # say all there is to say
-        missing = sorted(set(keys) - set(visible))
-        written = copied_keys(kafka_broker, copies, "read_uncommitted")
+    visible = copied_keys(kafka_broker, copy.copies, "read_committed")
+    if visible != Counter(copy.keys):  # say all there is to say
+        missing = sorted(set(copy.keys) - set(visible))
+        written = copied_keys(kafka_broker, copy.copies, "read_uncommitted")
         pytest.fail(
             f"{len(missing)} keys not visible: {missing[:20]}; of them written (aborted or still "
             f"open): {[(k, written[k]) for k in missing[:20]]}; duplicates: "
             f"{[k for k, n in visible.items() if n > 1][:20]}; {len(batches)} batches, "
-            f"rewinds at {[round(t - restarted, 1) for t in rewinds]} s from the restart; "
-            f"group offsets {kafka_backend.committed(source, group)}, ends {ends}"
+            f"rewinds at {[round(t - restarted, 1) for t, _ in copy.rewinds]} s from the "
+            f"restart; group offsets {copy.committed()}, ends {copy.ends}"
         )
-    assert kafka_backend.committed(source, group) == done
-    writer.close()
-    consumer.close()
+    assert copy.finished()
+    copy.close()
 
 
 class CommitRolledBackOnce:
@@ -255,41 +294,26 @@ def test_a_commit_the_broker_rolls_back_is_found_and_its_batch_written_again(
     fails on it. The writer's next producer finds the group's offsets behind the third batch,
     sweeps what is left open, and rewinds the consumer to the committed positions: the third
     batch is copied again, and every record is visible exactly once."""
-    source, copies = streams
-    keys = [f"event-{n}" for n in range(60)]
-    produce(kafka_backend, source, out_records(keys))
-    group = f"{stream_prefix}group"
-    consumer = kafka_backend.consumer([source], group)
-    writer = kafka_backend.atomic_writer(consumer, f"{stream_prefix}writer")
-    ends = kafka_backend.end_offsets(source)
-    rewinds: list[str] = []
+    copy = Copy.start(kafka_backend, streams, stream_prefix, 60)
     batches = 0
     lying: CommitRolledBackOnce | None = None
-    done = {p: n for p, n in ends.items() if n > 0}
     deadline = time.monotonic() + 90
-    # Until the group's committed offsets reach the ends: counting copied records would count
-    # the rolled-back batch twice.
     while time.monotonic() < deadline:
-        records = consumer.poll(10, 0.5)
+        records = copy.consumer.poll(10, 0.5)
         if not records:
-            if kafka_backend.committed(source, group) == done:
+            if copy.finished():
                 break
             continue
         if batches == 2 and lying is None:
-            lying = CommitRolledBackOnce(writer._sender.producer)  # type: ignore[attr-defined]
-            writer._sender.producer = lying  # type: ignore[attr-defined]
-        outputs = [OutRecord(r.key, r.value + b":copied") for r in records]
-        try:
-            writer.write_and_commit({copies: outputs}, records)
-        except RewoundDeliveryError as exc:
-            rewinds.append(str(exc))
-            continue
-        batches += 1
+            lying = CommitRolledBackOnce(copy.writer._sender.producer)  # type: ignore[union-attr]
+            copy.writer._sender.producer = lying  # type: ignore[union-attr]
+        if copy.batch(records):
+            batches += 1
 
     assert lying is not None
     assert lying.lied
-    assert any("rolled back a transaction it had reported committed" in r for r in rewinds), rewinds
-    assert copied_keys(kafka_broker, copies, "read_committed") == Counter(keys)
-    assert kafka_backend.committed(source, group) == done
-    writer.close()
-    consumer.close()
+    reasons = [reason for _, reason in copy.rewinds]
+    assert any("rolled back a transaction it had reported committed" in r for r in reasons), reasons
+    assert copied_keys(kafka_broker, copy.copies, "read_committed") == Counter(copy.keys)
+    assert copy.finished()
+    copy.close()
