@@ -24,7 +24,7 @@ from streamjury.schemas import (
     UploadEvent,
     Verdict,
     describe_validation_error,
-    parse_event,
+    parse_events,
     utc_now,
 )
 from streamjury.streams.base import Record
@@ -91,11 +91,13 @@ def process_checks(
     valid_records: list[Record] = []
     valid_events: list[AnyEvent] = []
     read_at = now()  # the event-time window's anchor: one clock read per batch, not per event
-    for index, record in enumerate(records):
-        try:
-            event = _decode(record.value, who, event_type, read_at)
-        except InvalidEvent as exc:
-            refused[index] = _dead(record, exc.reason, stage)
+    parsed = parse_events([record.value for record in records], now=read_at)
+    for index, (record, event) in enumerate(zip(records, parsed, strict=True)):
+        if isinstance(event, InvalidEvent):
+            refused[index] = _dead(record, event.reason, stage)
+        elif event.event_type != event_type:
+            reason = f"event_type: {who} reads {event_type} events, got {event.event_type}"
+            refused[index] = _dead(record, reason, stage)
         else:
             valid_records.append(record)
             valid_events.append(event)
@@ -141,20 +143,21 @@ def _score_check(
             scored_events.append(events[index])
             predictions.append(result)
     scored_records = [records[index] for index in scored_at]
-    verdicts = _verdicts(spec, model, scored_events, predictions, scored_records, produced_at)
+    verdicts, encoded = _verdicts(
+        spec, model, scored_events, predictions, scored_records, produced_at
+    )
+    if encoded is not None:  # the fast path: every one a verdict, its bytes written already
+        for index, record, verdict, data in zip(
+            scored_at, scored_records, verdicts, encoded, strict=True
+        ):
+            results[index] = outcome_of_verdict(record, verdict, data)  # type: ignore[arg-type]
+        return results
     for index, record, verdict in zip(scored_at, scored_records, verdicts, strict=True):
         if isinstance(verdict, Verdict):
             results[index] = outcome_of_verdict(record, verdict)
         else:
             results[index] = f"{MODEL_ERROR}: invalid prediction: {verdict}"
     return results
-
-
-def _decode(raw: bytes, who: str, event_type: str, read_at: datetime) -> AnyEvent:
-    event = parse_event(raw, now=read_at)
-    if event.event_type != event_type:
-        raise InvalidEvent(f"event_type: {who} reads {event_type} events, got {event.event_type}")
-    return event
 
 
 def _score(model: CheckModel, events: Sequence[AnyEvent]) -> list[Prediction | str]:
@@ -202,24 +205,25 @@ def _verdicts(
     predictions: Sequence[Prediction],
     records: Sequence[Record],
     produced_at: datetime,
-) -> Sequence[Verdict | str]:
-    """A verdict, or why the Verdict schema refused the prediction, for every scored event.
+) -> tuple[Sequence[Verdict | str], list[bytes] | None]:
+    """A verdict, or why the Verdict schema refused the prediction, for every scored event;
+    and the verdicts' bytes when the fast path wrote them (then every item is a verdict).
 
     Validating the model's output is what turns a NaN or an out-of-range score into a dead
     letter instead of a verdict that breaks the decision service.
     """
     if not events:
-        return []
+        return [], None
     if len(events) >= TRUSTED_FROM:
         first = _verdict_fields(spec, model, events[0], predictions[0], records[0], produced_at)
         trusted = trusted_verdicts(first, events, predictions, records)
         if trusted is not None:
-            return trusted
+            return trusted.verdicts, trusted.encoded
     fields = [
         _verdict_fields(spec, model, event, prediction, record, produced_at)
         for event, prediction, record in zip(events, predictions, records, strict=True)
     ]
-    return _validate_verdicts(fields)
+    return _validate_verdicts(fields), None
 
 
 def _verdict_fields(

@@ -5,7 +5,7 @@ The streaming runtime and the Lambda adapter both publish from here, so they key
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamjury.schemas import DeadLetter, SourcePosition, Verdict
 from streamjury.streams.base import OutRecord, Record
@@ -21,6 +21,9 @@ class RecordOutcome:
     record: Record
     verdict: Verdict | None = None
     dead_letter: DeadLetter | None = None
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+    """``verdict.to_bytes()``, when the batch that made the verdict wrote its bytes already
+    (``consumers.verdict_bytes``); a changed verdict (a canary's arm) is a new outcome without."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,10 @@ class BatchResult:
         for index, outcome in enumerate(self.outcomes):
             verdict = outcome.verdict
             if verdict is not None:
-                verdicts.append(OutRecord(verdict.event_id, verdict.to_bytes()))
+                encoded = outcome.encoded
+                if encoded is None:
+                    encoded = verdict.to_bytes()
+                verdicts.append(OutRecord(verdict.event_id, encoded))
                 verdict_inputs.append(index)
             elif outcome.dead_letter is not None:
                 key = dead_letter_key(outcome.record)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from consumers.check import Prediction
 from consumers.outcomes import RecordOutcome
+from consumers.verdict_bytes import SUPPORTED as ENCODABLE
+from consumers.verdict_bytes import encode_verdicts
 from streamjury.schemas import RideEvent, SourcePosition, UploadEvent, Verdict
 from streamjury.streams.base import Record
 
@@ -95,13 +98,22 @@ _COLUMN_ADAPTERS = {name: _field_list_adapter(Verdict, name) for name in _PREDIC
 _OFFSETS_ADAPTER = _field_list_adapter(SourcePosition, "offset")
 
 
+@dataclass(frozen=True, slots=True)
+class TrustedVerdicts:
+    """A batch's verdicts and, unless the schema changed under ``verdict_bytes``, their bytes."""
+
+    verdicts: list[Verdict]
+    encoded: list[bytes] | None
+
+
 def trusted_verdicts(
     first_fields: dict[str, Any],
     events: Sequence[AnyEvent],
     predictions: Sequence[Prediction],
     records: Sequence[Record],
-) -> list[Verdict] | None:
-    """The verdicts, built without validating each one, or None if any value needs a look.
+) -> TrustedVerdicts | None:
+    """The verdicts and their wire bytes, built without validating or serialising each one,
+    or None if any value needs a look.
 
     ``first_fields`` are the whole Verdict fields of the first event; the batch-wide ones
     (check, model, produced_at) are taken from it for every verdict. None also when the
@@ -150,19 +162,23 @@ def trusted_verdicts(
             "arm": None,
         }
         verdicts.append(_assemble(Verdict, fields))
-    return verdicts
+    encoded = encode_verdicts(first, events, records, offsets, columns) if ENCODABLE else None
+    return TrustedVerdicts(verdicts, encoded)
 
 
-def outcome_of_verdict(record: Record, verdict: Verdict) -> RecordOutcome:
-    """``RecordOutcome(record, verdict=verdict)`` in half the time, for the common case.
+def outcome_of_verdict(
+    record: Record, verdict: Verdict, encoded: bytes | None = None
+) -> RecordOutcome:
+    """``RecordOutcome(record, verdict=verdict, encoded=encoded)`` in half the time.
 
     A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``;
-    writing the three slots directly costs 0.25 µs less, on every verdict of every batch.
+    writing the slots directly costs 0.25 µs less, on every verdict of every batch.
     """
     outcome = _new_instance(RecordOutcome)
     _set_outcome_record(outcome, record)
     _set_outcome_verdict(outcome, verdict)
     _set_outcome_dead_letter(outcome, None)
+    _set_outcome_encoded(outcome, encoded)
     return outcome
 
 
@@ -170,6 +186,7 @@ _new_instance = object.__new__
 _set_outcome_record = vars(RecordOutcome)["record"].__set__
 _set_outcome_verdict = vars(RecordOutcome)["verdict"].__set__
 _set_outcome_dead_letter = vars(RecordOutcome)["dead_letter"].__set__
+_set_outcome_encoded = vars(RecordOutcome)["encoded"].__set__
 _set_attribute = object.__setattr__  # a frozen model refuses its own __setattr__
 _ALL_FIELDS: dict[type[BaseModel], set[str]] = {
     Verdict: set(Verdict.model_fields) - {"arm"},  # left at its default, as validation does

@@ -260,10 +260,11 @@ def test_valid_batches_get_exactly_the_verdicts_full_validation_makes(
     got = trusted_verdicts(fields_of(*batch[0]), events_, predictions, records_)
 
     assert got is not None
-    assert len(got) == len(wanted)
-    for verdict, want in zip(got, wanted, strict=True):
+    assert len(got.verdicts) == len(wanted)
+    for verdict, want in zip(got.verdicts, wanted, strict=True):
         assert want is not None
         assert_identical(verdict, want)
+    assert got.encoded == [want.to_bytes() for want in wanted if want is not None]
 
 
 @PROPERTY
@@ -302,9 +303,10 @@ def test_the_fast_path_declines_exactly_when_full_validation_refuses_a_verdict(
         assert got is None
     else:
         assert got is not None
-        for verdict, want in zip(got, wanted, strict=True):
+        for verdict, want in zip(got.verdicts, wanted, strict=True):
             assert want is not None
             assert_identical(verdict, want)
+        assert got.encoded == [want.to_bytes() for want in wanted if want is not None]
 
 
 def test_a_nan_anywhere_makes_the_fast_path_decline(
