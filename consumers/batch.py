@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from consumers.check import CheckModel, CheckSpec, Prediction, checks_name
 from consumers.outcomes import BatchResult, RecordOutcome, source_of
-from consumers.verdict_fastpath import TRUSTED_FROM, outcome_of_verdict, trusted_verdicts
+from consumers.verdict_fastpath import TRUSTED_FROM, trusted_verdicts
 from streamjury.errors import InvalidEvent
 from streamjury.schemas import (
     MAX_DEAD_LETTER_BYTES,
@@ -143,18 +143,28 @@ def _score_check(
             scored_events.append(events[index])
             predictions.append(result)
     scored_records = [records[index] for index in scored_at]
-    verdicts, encoded = _verdicts(
-        spec, model, scored_events, predictions, scored_records, produced_at
-    )
-    if encoded is not None:  # the fast path: every one a verdict, its bytes written already
-        for index, record, verdict, data in zip(
-            scored_at, scored_records, verdicts, encoded, strict=True
+    trusted = None
+    if len(scored_events) >= TRUSTED_FROM:
+        first = _verdict_fields(
+            spec, model, scored_events[0], predictions[0], scored_records[0], produced_at
+        )
+        trusted = trusted_verdicts(first, scored_events, predictions, scored_records)
+    if trusted is not None and trusted.encoded is not None:
+        # The fast path: every one a verdict with its bytes; models are built only if read.
+        rows, deferred = trusted.rows, RecordOutcome.deferred
+        for row, (index, record, data) in enumerate(
+            zip(scored_at, scored_records, trusted.encoded, strict=True)
         ):
-            results[index] = outcome_of_verdict(record, verdict, data)  # type: ignore[arg-type]
+            results[index] = deferred(record, data, rows, row)
         return results
+    verdicts = (
+        trusted.verdicts
+        if trusted is not None
+        else _verdicts(spec, model, scored_events, predictions, scored_records, produced_at)
+    )
     for index, record, verdict in zip(scored_at, scored_records, verdicts, strict=True):
         if isinstance(verdict, Verdict):
-            results[index] = outcome_of_verdict(record, verdict)
+            results[index] = RecordOutcome(record, verdict=verdict)
         else:
             results[index] = f"{MODEL_ERROR}: invalid prediction: {verdict}"
     return results
@@ -205,25 +215,18 @@ def _verdicts(
     predictions: Sequence[Prediction],
     records: Sequence[Record],
     produced_at: datetime,
-) -> tuple[Sequence[Verdict | str], list[bytes] | None]:
-    """A verdict, or why the Verdict schema refused the prediction, for every scored event;
-    and the verdicts' bytes when the fast path wrote them (then every item is a verdict).
+) -> Sequence[Verdict | str]:
+    """A verdict, or why the Verdict schema refused the prediction, for every scored event,
+    each validated in full: the path of batches the fast path declined.
 
     Validating the model's output is what turns a NaN or an out-of-range score into a dead
     letter instead of a verdict that breaks the decision service.
     """
-    if not events:
-        return [], None
-    if len(events) >= TRUSTED_FROM:
-        first = _verdict_fields(spec, model, events[0], predictions[0], records[0], produced_at)
-        trusted = trusted_verdicts(first, events, predictions, records)
-        if trusted is not None:
-            return trusted.verdicts, trusted.encoded
     fields = [
         _verdict_fields(spec, model, event, prediction, record, produced_at)
         for event, prediction, record in zip(events, predictions, records, strict=True)
     ]
-    return _validate_verdicts(fields), None
+    return _validate_verdicts(fields)
 
 
 def _verdict_fields(

@@ -5,25 +5,143 @@ The streaming runtime and the Lambda adapter both publish from here, so they key
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from streamjury.schemas import DeadLetter, SourcePosition, Verdict
 from streamjury.streams.base import OutRecord, Record
 
 
-@dataclass(frozen=True, slots=True)
+class VerdictRows(Protocol):
+    """A batch's verdicts as rows, each built into a model only when asked for."""
+
+    def verdict(self, index: int) -> Verdict: ...
+
+    def event_id(self, index: int) -> str: ...
+
+    def event_occurred_at(self, index: int) -> datetime: ...
+
+
 class RecordOutcome:
     """What one input record became: exactly one of a verdict or a dead letter.
 
     The Lambda adapter maps these back to its inputs for a partial batch response.
+
+    A verdict from the fast path (``deferred``) comes as its wire bytes and a row of its batch:
+    its model is built the first time ``verdict`` is read (a canary, a shadow, the Lambda
+    adapter). Writing it and counting it never need the model, so the streaming runtime's
+    common path builds none. Immutable, like the dataclass it replaces.
     """
 
+    __slots__ = ("_row", "_rows", "_verdict", "dead_letter", "encoded", "record")
+
     record: Record
-    verdict: Verdict | None = None
-    dead_letter: DeadLetter | None = None
-    encoded: bytes | None = field(default=None, compare=False, repr=False)
+    dead_letter: DeadLetter | None
+    encoded: bytes | None
     """``verdict.to_bytes()``, when the batch that made the verdict wrote its bytes already
     (``consumers.verdict_bytes``); a changed verdict (a canary's arm) is a new outcome without."""
+    _verdict: Verdict | None
+    _rows: VerdictRows | None
+    _row: int
+
+    def __init__(
+        self,
+        record: Record,
+        verdict: Verdict | None = None,
+        dead_letter: DeadLetter | None = None,
+        encoded: bytes | None = None,
+    ) -> None:
+        _set(self, "record", record)
+        _set(self, "dead_letter", dead_letter)
+        _set(self, "encoded", encoded)
+        _set(self, "_verdict", verdict)
+        _set(self, "_rows", None)
+        _set(self, "_row", 0)
+
+    @classmethod
+    def deferred(cls, record: Record, encoded: bytes, rows: VerdictRows, row: int) -> RecordOutcome:
+        """A verdict outcome whose model is row ``row`` of ``rows``, built when first read.
+
+        Writes the slots through their descriptors: a third of ``__init__``'s cost, on every
+        verdict of every batch."""
+        outcome = _new(cls)
+        _set_record(outcome, record)
+        _set_dead_letter(outcome, None)
+        _set_encoded(outcome, encoded)
+        _set_verdict(outcome, None)
+        _set_rows(outcome, rows)
+        _set_row(outcome, row)
+        return outcome
+
+    @property
+    def verdict(self) -> Verdict | None:
+        rows = self._rows
+        if rows is not None:
+            _set(self, "_verdict", rows.verdict(self._row))
+            _set(self, "_rows", None)
+        return self._verdict
+
+    @property
+    def is_verdict(self) -> bool:
+        """True for a verdict outcome, without building a deferred verdict's model."""
+        return self._rows is not None or self._verdict is not None
+
+    @property
+    def verdict_key(self) -> str:
+        """The verdict's event id: the key it is published under. Only for a verdict outcome."""
+        rows = self._rows
+        if rows is not None:
+            return rows.event_id(self._row)
+        assert self._verdict is not None, "a dead letter has no verdict key"
+        return self._verdict.event_id
+
+    @property
+    def stamp(self) -> Stamp:
+        """When the verdict's event happened, for end-to-end metrics. Only for a verdict."""
+        rows = self._rows
+        if rows is not None:
+            return Stamp(rows.event_occurred_at(self._row))
+        assert self._verdict is not None, "a dead letter has no event time"
+        return Stamp(self._verdict.event_occurred_at)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[Record, Verdict | None, DeadLetter | None]:
+        return (self.record, self.verdict, self.dead_letter)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordOutcome(record={self.record!r}, verdict={self.verdict!r}, "
+            f"dead_letter={self.dead_letter!r})"
+        )
+
+
+_new = object.__new__
+_set = object.__setattr__  # the class refuses its own __setattr__
+_set_record, _set_dead_letter, _set_encoded, _set_verdict, _set_rows, _set_row = (
+    vars(RecordOutcome)[name].__set__
+    for name in ("record", "dead_letter", "encoded", "_verdict", "_rows", "_row")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """An output's event time, all the end-to-end latency metric reads."""
+
+    event_occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +162,12 @@ class BatchResult:
 
     @property
     def verdicts(self) -> list[Verdict]:
+        """Every verdict's model (building any deferred one)."""
         return [o.verdict for o in self.outcomes if o.verdict is not None]
+
+    def stamps(self) -> list[Stamp]:
+        """Each verdict's event time, without building deferred verdicts' models."""
+        return [o.stamp for o in self.outcomes if o.is_verdict]
 
     @property
     def dead_letters(self) -> list[DeadLetter]:
@@ -57,12 +180,12 @@ class BatchResult:
         letters: list[OutRecord] = []
         letter_inputs: list[int] = []
         for index, outcome in enumerate(self.outcomes):
-            verdict = outcome.verdict
-            if verdict is not None:
-                encoded = outcome.encoded
-                if encoded is None:
-                    encoded = verdict.to_bytes()
-                verdicts.append(OutRecord(verdict.event_id, encoded))
+            encoded = outcome.encoded  # the fast path's verdicts: bytes, no model
+            if encoded is not None:
+                verdicts.append(OutRecord(outcome.verdict_key, encoded))
+                verdict_inputs.append(index)
+            elif outcome.verdict is not None:
+                verdicts.append(OutRecord(outcome.verdict.event_id, outcome.verdict.to_bytes()))
                 verdict_inputs.append(index)
             elif outcome.dead_letter is not None:
                 key = dead_letter_key(outcome.record)

@@ -242,7 +242,7 @@ class ConsumerRuntime:
         committed = self._commit(consumer, batch)
         self._metrics.observe_batch(
             records=len(batch),
-            verdicts=result.verdicts,
+            verdicts=result.stamps(),
             dead_letters=result.dead_letters,
             committed=committed,
         )

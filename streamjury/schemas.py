@@ -383,7 +383,10 @@ def parse_events(
             together, events = [], []
     earliest, latest = window.bounds(now)
     for index, event in zip(together, events, strict=True):
-        if earliest <= event.occurred_at <= latest and _versioned(event):
+        # both event schemas have a schema_version: said on the wire, or refused (_versioned)
+        if earliest <= event.occurred_at <= latest and (
+            "schema_version" in event.__pydantic_fields_set__
+        ):
             results[index] = event
         else:
             alone.add(index)

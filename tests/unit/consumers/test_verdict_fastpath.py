@@ -19,7 +19,6 @@ from consumers.outcomes import RecordOutcome
 from consumers.verdict_fastpath import (
     VERIFIED_ON,
     installed_versions,
-    outcome_of_verdict,
     trusted_verdicts,
     unverified,
 )
@@ -113,18 +112,26 @@ def test_with_the_fast_path_off_a_batch_gets_the_same_verdicts(
 # -- outcomes ----------------------------------------------------------------------------------
 
 
-def test_an_outcome_built_for_a_verdict_equals_one_built_the_ordinary_way(
+def test_a_deferred_outcome_equals_one_built_from_its_verdict(
     spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory, make_record: RecordFactory
 ) -> None:
-    record = make_record(make_ride())
-    (verdict,) = process_batch(spec, model, [record], stage="s").verdicts
+    records = [make_record(make_ride(event_id=f"r{i}"), offset=i) for i in range(12)]
+    outcomes = process_batch(spec, model, records, stage="s", now=lambda: PRODUCED_AT).outcomes
+    outcome = outcomes[5]
+    assert outcome.encoded is not None  # the fast path's outcome
 
-    outcome = outcome_of_verdict(record, verdict)
-
-    assert outcome == RecordOutcome(record, verdict=verdict)
+    assert outcome.is_verdict
+    assert outcome.verdict_key == "r5"
+    assert outcome.stamp.event_occurred_at == parse_event(records[5].value).occurred_at
+    verdict = outcome.verdict
+    assert verdict is not None
+    assert outcome.verdict is verdict  # built once
+    assert outcome == RecordOutcome(records[5], verdict=verdict)
     assert outcome.dead_letter is None
     with pytest.raises(AttributeError):
         outcome.verdict = None  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        outcome.encoded = None  # type: ignore[misc]
 
 
 # -- equal to full validation, for generated batches -------------------------------------------
