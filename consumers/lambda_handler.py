@@ -108,7 +108,7 @@ class _TimedModel:
 class _Progress:
     """How far one invocation got: outcomes settled so far, and where Lambda must resume."""
 
-    verdicts: list[Any] = field(default_factory=list)
+    verdicts: list[RecordOutcome] = field(default_factory=list)
     dead_letters: list[Any] = field(default_factory=list)
     shadow: list[OutRecord] = field(default_factory=list)
     resume_at: int | None = None
@@ -185,7 +185,9 @@ class LambdaAdapter:
                     first.sequence_number,
                 )
             if self.outputs is None:
-                response["verdicts"] = [v.model_dump(mode="json") for v in progress.verdicts]
+                response["verdicts"] = [
+                    o.verdict.model_dump(mode="json") for o in progress.verdicts if o.verdict
+                ]
                 response["deadLetters"] = [d.model_dump(mode="json") for d in progress.dead_letters]
                 if self.shadow is not None:
                     response["shadowVerdicts"] = [json.loads(r.value) for r in progress.shadow]
@@ -245,8 +247,8 @@ class LambdaAdapter:
                 if at < done
             ]
             for outcome in result.outcomes[:done]:
-                if outcome.verdict is not None:
-                    progress.verdicts.append(outcome.verdict)
+                if outcome.is_verdict:  # kept as the outcome: its model is built only if read
+                    progress.verdicts.append(outcome)
                 elif outcome.dead_letter is not None:
                     progress.dead_letters.append(outcome.dead_letter)
             if progress.resume_at is not None:

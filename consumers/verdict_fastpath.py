@@ -1,5 +1,9 @@
 """Verdicts built from values already known to be valid, without validating each verdict again.
 
+A batch's verdicts stay rows of those values (``TrustedRows``) until something reads one as a
+model; what the streaming runtime writes are their bytes (``consumers.verdict_bytes``), so on
+its common path no verdict model is built at all.
+
 Writes pydantic's private slots, so it is pinned to the pydantic versions it was verified on;
 outside them ``trusted_verdicts`` declines and every verdict takes the fully validated path.
 """
