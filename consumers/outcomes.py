@@ -5,9 +5,10 @@ The streaming runtime and the Lambda adapter both publish from here, so they key
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from streamjury.schemas import DeadLetter, SourcePosition, Verdict
 from streamjury.streams.base import OutRecord, Record
@@ -144,6 +145,33 @@ class Stamp:
     event_occurred_at: datetime
 
 
+class Stamps(Sequence[Stamp]):
+    """The stamps of a batch's verdict outcomes, made when first read."""
+
+    __slots__ = ("_outcomes", "_stamps")
+
+    def __init__(self, outcomes: Sequence[RecordOutcome]) -> None:
+        self._outcomes = outcomes
+        self._stamps: list[Stamp] | None = None
+
+    def _made(self) -> list[Stamp]:
+        if self._stamps is None:
+            self._stamps = [o.stamp for o in self._outcomes if o.is_verdict]
+        return self._stamps
+
+    @overload
+    def __getitem__(self, index: int) -> Stamp: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Stamp]: ...
+
+    def __getitem__(self, index: int | slice) -> Stamp | Sequence[Stamp]:
+        return self._made()[index]
+
+    def __len__(self) -> int:
+        return len(self._made())
+
+
 @dataclass(frozen=True, slots=True)
 class OutputRecords:
     """A batch's records to publish, each list with the input index every record came from."""
@@ -165,9 +193,10 @@ class BatchResult:
         """Every verdict's model (building any deferred one)."""
         return [o.verdict for o in self.outcomes if o.verdict is not None]
 
-    def stamps(self) -> list[Stamp]:
-        """Each verdict's event time, without building deferred verdicts' models."""
-        return [o.stamp for o in self.outcomes if o.is_verdict]
+    def stamps(self) -> Stamps:
+        """Each verdict's event time, without building deferred verdicts' models; worked out
+        only if read (a service without metrics never does)."""
+        return Stamps(self.outcomes)
 
     @property
     def dead_letters(self) -> list[DeadLetter]:

@@ -42,3 +42,19 @@ def test_output_records_pair_each_output_with_its_input_in_order(
     assert out.dead_letter_inputs == [1, 3]
     originals = [DeadLetter.model_validate_json(r.value).original for r in out.dead_letters]
     assert originals == [b"not json", b"{}"]
+
+
+def test_stamps_are_the_verdicts_event_times_in_order(
+    spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory, make_record: RecordFactory
+) -> None:
+    records = [
+        make_record(make_ride(event_id=f"r{i}"), offset=i) if i != 4 else make_record(b"{}")
+        for i in range(12)
+    ]
+    result = process_batch(spec, model, records, stage="s")
+
+    stamps = result.stamps()
+
+    assert len(stamps) == 11
+    assert [s.event_occurred_at for s in stamps] == [v.event_occurred_at for v in result.verdicts]
+    assert stamps[-1].event_occurred_at == result.verdicts[-1].event_occurred_at
