@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
-from consumers import verdict_fastpath
 from consumers.batch import process_batch
 from consumers.check import CheckSpec
 from consumers.outcomes import BatchResult, RecordOutcome
@@ -42,23 +39,6 @@ def test_a_batch_too_small_for_the_fast_path_is_serialised_verdict_by_verdict(
     result = process_batch(spec, model, records, stage="s")
 
     assert [outcome.encoded for outcome in result.outcomes] == [None, None, None]
-    written = [record.value for record in result.output_records().verdicts]
-    assert written == [verdict.to_bytes() for verdict in result.verdicts]
-
-
-def test_with_the_schemas_changed_under_it_the_fast_path_writes_no_bytes(
-    monkeypatch: pytest.MonkeyPatch,
-    spec: CheckSpec,
-    model: MinutesPerMileModel,
-    make_ride: RideFactory,
-    make_record: RecordFactory,
-) -> None:
-    monkeypatch.setattr(verdict_fastpath, "ENCODABLE", False)
-    records = [make_record(make_ride(event_id=f"r{i}"), offset=i) for i in range(12)]
-
-    result = process_batch(spec, model, records, stage="s")
-
-    assert [outcome.encoded for outcome in result.outcomes] == [None] * 12
     written = [record.value for record in result.output_records().verdicts]
     assert written == [verdict.to_bytes() for verdict in result.verdicts]
 

@@ -92,8 +92,14 @@ def test_a_version_inside_the_verified_range_passes() -> None:
     assert unverified(versions) == []
 
 
-def test_with_the_fast_path_off_a_batch_gets_the_same_verdicts(
+@pytest.mark.parametrize(
+    "switch",
+    ["ENABLED", "ENCODABLE"],
+    ids=["pydantic not verified", "schemas changed under the byte template"],
+)
+def test_with_the_fast_path_off_a_batch_gets_the_same_verdicts_and_bytes(
     monkeypatch: pytest.MonkeyPatch,
+    switch: str,
     spec: CheckSpec,
     model: MinutesPerMileModel,
     make_ride: RideFactory,
@@ -101,11 +107,14 @@ def test_with_the_fast_path_off_a_batch_gets_the_same_verdicts(
 ) -> None:
     records = [make_record(make_ride(event_id=f"r{i}"), offset=i) for i in range(20)]
     fast = process_batch(spec, model, records, stage="s", now=lambda: PRODUCED_AT)
-    monkeypatch.setattr(verdict_fastpath, "ENABLED", False)
+    monkeypatch.setattr(verdict_fastpath, switch, False)
 
-    validated = process_batch(spec, model, records, stage="s", now=lambda: PRODUCED_AT)
+    slow = process_batch(spec, model, records, stage="s", now=lambda: PRODUCED_AT)
 
-    assert [v.to_bytes() for v in validated.verdicts] == [v.to_bytes() for v in fast.verdicts]
+    assert [outcome.encoded for outcome in slow.outcomes] == [None] * 20
+    assert [v.to_bytes() for v in slow.verdicts] == [v.to_bytes() for v in fast.verdicts]
+    written = [record.value for record in slow.output_records().verdicts]
+    assert written == [record.value for record in fast.output_records().verdicts]
     assert len(fast.verdicts) == 20
 
 
