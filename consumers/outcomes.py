@@ -5,10 +5,9 @@ The streaming runtime and the Lambda adapter both publish from here, so they key
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from datetime import datetime
-from typing import Any, Protocol, overload
+from typing import Any, Protocol
 
 from streamjury.schemas import DeadLetter, SourcePosition, Verdict
 from streamjury.streams.base import OutRecord, Record
@@ -32,7 +31,7 @@ class RecordOutcome:
     A verdict from the fast path (``deferred``) comes as its wire bytes and a row of its batch:
     its model is built the first time ``verdict`` is read (a canary, a shadow, the Lambda
     adapter). Writing it and counting it never need the model, so the streaming runtime's
-    common path builds none. Immutable, like the dataclass it replaces.
+    common path builds none. Immutable.
     """
 
     __slots__ = ("_row", "_rows", "_verdict", "dead_letter", "encoded", "record")
@@ -51,11 +50,10 @@ class RecordOutcome:
         record: Record,
         verdict: Verdict | None = None,
         dead_letter: DeadLetter | None = None,
-        encoded: bytes | None = None,
     ) -> None:
         _set(self, "record", record)
         _set(self, "dead_letter", dead_letter)
-        _set(self, "encoded", encoded)
+        _set(self, "encoded", None)
         _set(self, "_verdict", verdict)
         _set(self, "_rows", None)
         _set(self, "_row", 0)
@@ -98,13 +96,13 @@ class RecordOutcome:
         return self._verdict.event_id
 
     @property
-    def stamp(self) -> Stamp:
+    def event_occurred_at(self) -> datetime:
         """When the verdict's event happened, for end-to-end metrics. Only for a verdict."""
         rows = self._rows
         if rows is not None:
-            return Stamp(rows.event_occurred_at(self._row))
+            return rows.event_occurred_at(self._row)
         assert self._verdict is not None, "a dead letter has no event time"
-        return Stamp(self._verdict.event_occurred_at)
+        return self._verdict.event_occurred_at
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -139,40 +137,6 @@ _set_record, _set_dead_letter, _set_encoded, _set_verdict, _set_rows, _set_row =
 
 
 @dataclass(frozen=True, slots=True)
-class Stamp:
-    """An output's event time, all the end-to-end latency metric reads."""
-
-    event_occurred_at: datetime
-
-
-class Stamps(Sequence[Stamp]):
-    """The stamps of a batch's verdict outcomes, made when first read."""
-
-    __slots__ = ("_outcomes", "_stamps")
-
-    def __init__(self, outcomes: Sequence[RecordOutcome]) -> None:
-        self._outcomes = outcomes
-        self._stamps: list[Stamp] | None = None
-
-    def _made(self) -> list[Stamp]:
-        if self._stamps is None:
-            self._stamps = [o.stamp for o in self._outcomes if o.is_verdict]
-        return self._stamps
-
-    @overload
-    def __getitem__(self, index: int) -> Stamp: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Stamp]: ...
-
-    def __getitem__(self, index: int | slice) -> Stamp | Sequence[Stamp]:
-        return self._made()[index]
-
-    def __len__(self) -> int:
-        return len(self._made())
-
-
-@dataclass(frozen=True, slots=True)
 class OutputRecords:
     """A batch's records to publish, each list with the input index every record came from."""
 
@@ -193,10 +157,10 @@ class BatchResult:
         """Every verdict's model (building any deferred one)."""
         return [o.verdict for o in self.outcomes if o.verdict is not None]
 
-    def stamps(self) -> Stamps:
-        """Each verdict's event time, without building deferred verdicts' models; worked out
-        only if read (a service without metrics never does)."""
-        return Stamps(self.outcomes)
+    def verdict_outcomes(self) -> list[RecordOutcome]:
+        """The outcomes that are verdicts, none of them built into a model: what the metrics
+        read (their ``event_occurred_at``)."""
+        return [o for o in self.outcomes if o.is_verdict]
 
     @property
     def dead_letters(self) -> list[DeadLetter]:

@@ -242,7 +242,7 @@ class ConsumerRuntime:
         committed = self._commit(consumer, batch)
         self._metrics.observe_batch(
             records=len(batch),
-            verdicts=result.stamps(),
+            verdicts=result.verdict_outcomes(),
             dead_letters=result.dead_letters,
             committed=committed,
         )

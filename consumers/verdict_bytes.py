@@ -59,14 +59,17 @@ def _template(first: Verdict) -> bytes:
     return b"{" + b",".join(parts) + b"}"
 
 
+_STREAM_KEY, _PARTITION_KEY, _OFFSET_KEY = (to_json(name) for name in SOURCE_FIELDS)
+
+
 def _source_prefix(stream: str, partition: str) -> bytes:
-    stream_key, partition_key, offset_key = (to_json(name) for name in SOURCE_FIELDS)
+    """A source position's bytes up to its offset."""
     return b"{%s:%s,%s:%s,%s:" % (
-        stream_key,
+        _STREAM_KEY,
         to_json(stream),
-        partition_key,
+        _PARTITION_KEY,
         to_json(partition),
-        offset_key,
+        _OFFSET_KEY,
     )
 
 

@@ -294,9 +294,10 @@ class EventTimeWindow:
 
     def refusal(self, occurred_at: datetime, now: datetime) -> str | None:
         """Why ``occurred_at`` is outside the window around ``now``, else None."""
-        if now - self._max_age <= occurred_at <= now + self._max_lead:
+        earliest, latest = self.bounds(now)
+        if earliest <= occurred_at <= latest:
             return None
-        if occurred_at < now - self._max_age:
+        if occurred_at < earliest:
             return (
                 f"occurred_at: {occurred_at.isoformat()} is more than {_span(self.max_age_s)} "
                 f"before now ({now.isoformat()})"
@@ -383,7 +384,8 @@ def parse_events(
             together, events = [], []
     earliest, latest = window.bounds(now)
     for index, event in zip(together, events, strict=True):
-        # both event schemas have a schema_version: said on the wire, or refused (_versioned)
+        # both event schemas have a schema_version: said on the wire, or refused as
+        # _check_versioned refuses it
         if earliest <= event.occurred_at <= latest and (
             "schema_version" in event.__pydantic_fields_set__
         ):
@@ -409,13 +411,9 @@ def parse_model(model: type[M], raw: bytes, *, max_bytes: int = MAX_OUTPUT_BYTES
     return parsed
 
 
-def _versioned(parsed: WireModel) -> bool:
-    return "schema_version" in parsed.__pydantic_fields_set__ or (
-        "schema_version" not in type(parsed).__pydantic_fields__
-    )
-
-
 def _check_versioned(parsed: WireModel) -> None:
     """A record read from a stream must say its schema version; only code may use the default."""
-    if not _versioned(parsed):
+    if "schema_version" in type(parsed).__pydantic_fields__ and (
+        "schema_version" not in parsed.__pydantic_fields_set__
+    ):
         raise InvalidEvent("schema_version: Field required")

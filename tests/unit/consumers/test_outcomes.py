@@ -44,7 +44,7 @@ def test_output_records_pair_each_output_with_its_input_in_order(
     assert originals == [b"not json", b"{}"]
 
 
-def test_stamps_are_the_verdicts_event_times_in_order(
+def test_verdict_outcomes_give_the_verdicts_event_times_in_order(
     spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory, make_record: RecordFactory
 ) -> None:
     records = [
@@ -53,7 +53,7 @@ def test_stamps_are_the_verdicts_event_times_in_order(
     ]
     result = process_batch(spec, model, records, stage="s")
 
-    stamps = result.stamps()
+    stamps = result.verdict_outcomes()
 
     assert len(stamps) == 11
     assert [s.event_occurred_at for s in stamps] == [v.event_occurred_at for v in result.verdicts]

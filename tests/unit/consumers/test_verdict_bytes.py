@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from consumers.batch import process_batch
 from consumers.check import CheckSpec
@@ -43,13 +44,34 @@ def test_a_batch_too_small_for_the_fast_path_is_serialised_verdict_by_verdict(
     assert written == [verdict.to_bytes() for verdict in result.verdicts]
 
 
+class UnbuildableRows:
+    """Rows whose verdicts must never be built: writing and counting may not ask for one."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        self._verdict = verdict
+
+    def verdict(self, index: int) -> Verdict:
+        raise AssertionError("a verdict model was built to write or count it")
+
+    def event_id(self, index: int) -> str:
+        return self._verdict.event_id
+
+    def event_occurred_at(self, index: int) -> datetime:
+        return self._verdict.event_occurred_at
+
+
 def test_output_records_write_an_outcomes_bytes_when_it_has_them(
     spec: CheckSpec, model: MinutesPerMileModel, make_ride: RideFactory, make_record: RecordFactory
 ) -> None:
     record = make_record(make_ride(event_id="r0"))
     (verdict,) = process_batch(spec, model, [record], stage="s").verdicts
-    carried = BatchResult([RecordOutcome(record, verdict=verdict, encoded=b"as written")])
+    carried = BatchResult(
+        [RecordOutcome.deferred(record, b"as written", UnbuildableRows(verdict), 0)]
+    )
     plain = BatchResult([RecordOutcome(record, verdict=verdict)])
 
     assert [r.value for r in carried.output_records().verdicts] == [b"as written"]
     assert [r.value for r in plain.output_records().verdicts] == [verdict.to_bytes()]
+    assert [r.key for r in carried.output_records().verdicts] == ["r0"]
+    (counted,) = carried.verdict_outcomes()
+    assert counted.event_occurred_at == verdict.event_occurred_at

@@ -131,7 +131,7 @@ def test_a_deferred_outcome_equals_one_built_from_its_verdict(
 
     assert outcome.is_verdict
     assert outcome.verdict_key == "r5"
-    assert outcome.stamp.event_occurred_at == parse_event(records[5].value).occurred_at
+    assert outcome.event_occurred_at == parse_event(records[5].value).occurred_at
     verdict = outcome.verdict
     assert verdict is not None
     assert outcome.verdict is verdict  # built once
