@@ -90,17 +90,19 @@ def judge_ride(
 ) -> Ruling | None:
     """An estimate once the required checks are in; the fallback on timeout; else None."""
     settings = policy.estimate
-    numbers = (settings.eta_check, settings.tip_check)
-    missing = tuple(
-        check
-        for check in policy.required
-        if check not in verdicts or (check in numbers and verdicts[check].value is None)
-    )
-    eta = verdicts[settings.eta_check].value if settings.eta_check in verdicts else None
-    tip = verdicts[settings.tip_check].value if settings.tip_check in verdicts else None
-    if missing or eta is None or tip is None:  # both are required: None implies missing
+    eta_verdict = verdicts.get(settings.eta_check)
+    tip_verdict = verdicts.get(settings.tip_check)
+    eta = None if eta_verdict is None else eta_verdict.value
+    tip = None if tip_verdict is None else tip_verdict.value
+    if eta is None or tip is None or not all(check in verdicts for check in policy.required):
         if not timed_out:
-            return None
+            return None  # the common case, checked without building what a ruling needs
+        numbers = (settings.eta_check, settings.tip_check)
+        missing = tuple(
+            check
+            for check in policy.required
+            if check not in verdicts or (check in numbers and verdicts[check].value is None)
+        )
         return Ruling(policy.fallback, (_timeout_reason(policy.timeout_s, missing),), missing)
     flags = []
     if eta >= settings.long_ride_minutes:
@@ -121,6 +123,8 @@ def judge_upload(
     policy: UploadPolicy, verdicts: Mapping[str, Verdict], *, timed_out: bool
 ) -> Ruling | None:
     """remove early; otherwise review / approve once complete; fallback on timeout; else None."""
+    if not timed_out and _upload_waits(policy, verdicts):
+        return None
     scores: dict[str, float] = {}
     for check in policy.known_checks:
         verdict = verdicts.get(check)
@@ -144,6 +148,28 @@ def judge_upload(
     if reviews:
         return Ruling("review", tuple(reviews))
     return Ruling("approve", (f"all required checks clear: {', '.join(policy.required)}",))
+
+
+def _upload_waits(policy: UploadPolicy, verdicts: Mapping[str, Verdict]) -> bool:
+    """Whether ``judge_upload`` (before its timeout) must wait: a required check has no score
+    yet and no score reached its ``remove`` threshold. Most verdicts end here, so it is checked
+    first, without building the scores and reasons a ruling needs."""
+    thresholds = policy.thresholds
+    waiting = False
+    for check in policy.required:
+        verdict = verdicts.get(check)
+        if verdict is None or verdict.score is None:
+            waiting = True
+        elif verdict.score >= thresholds[check].remove:
+            return False
+    if not waiting:
+        return False
+    for check in policy.optional:
+        verdict = verdicts.get(check)
+        score = None if verdict is None else verdict.score
+        if score is not None and score >= thresholds[check].remove:
+            return False
+    return True
 
 
 def _review_reasons(policy: UploadPolicy, scores: Mapping[str, float]) -> list[str]:
