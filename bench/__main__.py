@@ -25,6 +25,8 @@ log = logging.getLogger("bench")
 TRIED_SETTINGS = {"STREAMJURY_CONSUMER_BATCH_TIMEOUT_MS": "5"}
 """Batching settings tried against the defaults, side by side (docs/benchmarks.md says why)."""
 TRIED_LABEL = "streamjury (5 ms consumer batches)"
+DECISION_INSTANCES = (1, 2)
+"""Decision services measured alone: one process, and one per core (the way past one core)."""
 
 
 def versions() -> dict[str, str]:
@@ -87,9 +89,16 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
     say("the decision service alone, with Kafka transactions")
     verdicts = stages.verdict_payloads(loaded, size.decision_events)
     decision_rows = []
-    for _ in range(size.repeat):
-        rate, verdicts_per_s = stages.decision_service(bootstrap, verdicts)
-        decision_rows.append({"decisions_per_s": rate.per_second, "verdicts_per_s": verdicts_per_s})
+    for _ in range(size.repeat):  # taking turns, as the checks do
+        for instances in DECISION_INSTANCES:
+            rate, verdicts_per_s = stages.decision_processes(bootstrap, verdicts, instances, work)
+            decision_rows.append(
+                {
+                    "instances": instances,
+                    "decisions_per_s": rate.per_second,
+                    "verdicts_per_s": verdicts_per_s,
+                }
+            )
     results["decision"] = decision_rows
     results["decision_verdicts"] = len(verdicts)
 

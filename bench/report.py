@@ -64,9 +64,14 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
                 f"passthrough (median of {len(check)} rounds' ratios; medians {ours:,.0f} "
                 f"and {passthrough:,.0f} ev/s)"
             )
-    if results.get("decision"):
+    by_instances = _decision_by_instances(results)
+    if by_instances:
         lines.append(
-            f"decision service: {_median(results['decision'], 'verdicts_per_s'):,.0f} verdicts/s"
+            "decision service: "
+            + ", ".join(
+                f"{_median(rows, 'verdicts_per_s'):,.0f} verdicts/s with {_instances(n)}"
+                for n, rows in by_instances.items()
+            )
         )
     ours_max, quix_max = _max_throughput(results, "streamjury"), _max_throughput(results, "quix")
     if ours_max:
@@ -186,20 +191,37 @@ def _check_section(results: dict[str, Any]) -> list[str]:
 
 
 def _decision_section(results: dict[str, Any]) -> list[str]:
-    rows = results.get("decision", [])
-    if not rows:
+    by_instances = _decision_by_instances(results)
+    if not by_instances:
         return []
-    return [
-        "### Decision service alone (Kafka transactions, one member)",
+    runs = len(next(iter(by_instances.values())))
+    out = [
+        "### Decision service alone (Kafka transactions)",
         "",
-        f"{results['decision_verdicts']:,} pre-filled verdicts, {len(rows)} runs.",
+        f"{results['decision_verdicts']:,} verdicts, published once every instance has its "
+        f"partitions; each instance a `streamjury decide` process; {runs} runs, taking turns.",
         "",
-        "| verdicts/s (median) | spread | decisions/s (median) |",
-        "|---:|---:|---:|",
-        f"| {_median(rows, 'verdicts_per_s'):,.0f} | {_spread(rows, 'verdicts_per_s')} | "
-        f"{_median(rows, 'decisions_per_s'):,.0f} |",
-        "",
+        "| instances | verdicts/s (median) | spread | decisions/s (median) |",
+        "|---:|---:|---:|---:|",
     ]
+    for instances, rows in by_instances.items():
+        out.append(
+            f"| {instances} | {_median(rows, 'verdicts_per_s'):,.0f} | "
+            f"{_spread(rows, 'verdicts_per_s')} | {_median(rows, 'decisions_per_s'):,.0f} |"
+        )
+    return [*out, ""]
+
+
+def _decision_by_instances(results: dict[str, Any]) -> dict[int, list[dict[str, float]]]:
+    """The decision runs by instance count (a run without one is one instance, as before)."""
+    found: dict[int, list[dict[str, float]]] = {}
+    for row in results.get("decision", []):
+        found.setdefault(int(row.get("instances", 1)), []).append(row)
+    return dict(sorted(found.items()))
+
+
+def _instances(count: int) -> str:
+    return "one instance" if count == 1 else f"{count} instances"
 
 
 def _cli_section(results: dict[str, Any]) -> list[str]:

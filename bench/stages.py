@@ -6,6 +6,7 @@ Rates come from the output records' own timestamps (first to last), so start-up 
 from __future__ import annotations
 
 import gc
+import os
 import re
 import secrets
 import subprocess
@@ -18,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
+
 from consumers.batch import process_batch
 from consumers.check import CheckModel, CheckSpec
 from consumers.runtime import ConsumerRuntime, RuntimeConfig
-from decision.app import build_service
-from decision.policy import load_policy
-from decision.settings import DecisionSettings
 from producers.synthetic import generate_rides, generate_uploads
+from streamjury.demo.orchestrator import Orchestrator, ServiceSpec
+from streamjury.demo.services import backend_args, service_env
 from streamjury.ops.heap import settle_startup_heap
 from streamjury.schemas import Verdict
 from streamjury.settings import BackendSettings, KafkaSettings
@@ -311,34 +314,62 @@ def verdict_payloads(
     ]
 
 
-def decision_service(bootstrap: str, verdicts: Sequence[OutRecord]) -> tuple[Rate, float]:
-    """The decision service with Kafka transactions over pre-filled verdicts, as configured by
-    default.
+def decision_processes(
+    bootstrap: str, verdicts: Sequence[OutRecord], instances: int, work: Path
+) -> tuple[Rate, float]:
+    """``instances`` decision services, each a ``streamjury decide`` process as deployed
+    (``--instance 0, 1, ...`` in one group, the verdicts' partitions split between them).
 
-    Returns the decisions' rate and the verdicts/s derived from it (verdicts per decision).
+    The verdicts are published once every instance holds partitions, so no member works alone
+    before the others join; the publisher outruns the services and then goes quiet. Returns the
+    decisions' rate and the verdicts/s derived from it, as ``decision_service``.
     """
-    prefix = fresh_prefix("decision")
-    settings = DecisionSettings(
-        backend="kafka",
-        kafka=KafkaSettings(bootstrap=bootstrap),
-        stream_prefix=prefix,
-        group=f"{prefix}decision",
-    )
+    prefix = fresh_prefix(f"decisions-{instances}")
+    settings = kafka_settings(bootstrap, prefix)
     names = StreamNames(prefix)
-    prefill(settings, names.verdicts, verdicts)
-    events = len({record.key for record in verdicts})
+    group = f"{prefix}decision"
     backend = open_backend(settings)
     try:
-        service = build_service(settings, backend, load_policy(None))
-
-        def loop(stopped: Callable[[], bool]) -> None:
-            with service:
-                service.run(stopped)
-
-        rate = _rate_while_running(loop, settings, names.decisions, events, as_service=True)
+        backend.ensure_streams([names.verdicts])
     finally:
         backend.close()
+    decide = ("--log-level", "WARNING", "decide", *backend_args(settings), "--group", group)
+    specs = [
+        ServiceSpec(f"decision-{slot}", (*decide, "--instance", str(slot)))
+        for slot in range(instances)
+    ]
+    events = len({record.key for record in verdicts})
+    logs = work / prefix.rstrip("-")
+    with Orchestrator(specs, logs, env=service_env(os.environ)) as services:
+        services.start_all()
+        _wait_for_members(bootstrap, group, instances, services.check_running)
+        prefill(settings, names.verdicts, verdicts)
+        rate = output_rate(settings, names.decisions, events)
+        services.check_running()
     return rate, rate.per_second * len(verdicts) / events
+
+
+def _wait_for_members(
+    bootstrap: str, group: str, members: int, check_running: Callable[[], None]
+) -> None:
+    """Until ``group`` is stable with ``members`` members, each holding partitions."""
+    admin = AdminClient(_confluent(bootstrap))
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        check_running()
+        try:
+            found = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except KafkaException:
+            found = None  # not known to its coordinator yet
+        if (
+            found is not None
+            and found.state == ConsumerGroupState.STABLE
+            and len(found.members) == members
+            and all(member.assignment.topic_partitions for member in found.members)
+        ):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"group {group} did not settle with {members} members in {WAIT_S:.0f} s")
 
 
 # -- the command-line tools -----------------------------------------------------------------
