@@ -91,14 +91,8 @@ def run_suite(size: Size, bootstrap: str, models: Path, work: Path, say: Any) ->
     decision_rows = []
     for _ in range(size.repeat):  # taking turns, as the checks do
         for instances in DECISION_INSTANCES:
-            rate, verdicts_per_s = stages.decision_processes(bootstrap, verdicts, instances, work)
-            decision_rows.append(
-                {
-                    "instances": instances,
-                    "decisions_per_s": rate.per_second,
-                    "verdicts_per_s": verdicts_per_s,
-                }
-            )
+            rate = stages.decision_processes(bootstrap, verdicts, instances, work)
+            decision_rows.append({"instances": instances, **asdict(rate)})
     results["decision"] = decision_rows
     results["decision_verdicts"] = len(verdicts)
 

@@ -314,15 +314,31 @@ def verdict_payloads(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionRate:
+    """The decision service's rate over one backlog of verdicts, two ways (see
+    ``decision_processes``)."""
+
+    verdicts_per_s: float
+    """From the first verdict published to the last decision written: the publisher's time on
+    the shared cores and the first batch are counted (a floor)."""
+    verdicts_per_s_from_first_decision: float
+    """From the first decision written to the last: the publisher's burst and the first batch
+    of each instance are left out (a ceiling)."""
+    decisions_per_s: float
+
+
 def decision_processes(
     bootstrap: str, verdicts: Sequence[OutRecord], instances: int, work: Path
-) -> tuple[Rate, float]:
+) -> DecisionRate:
     """``instances`` decision services, each a ``streamjury decide`` process as deployed
     (``--instance 0, 1, ...`` in one group, the verdicts' partitions split between them).
 
     The verdicts are published once every instance holds partitions, so no member works alone
-    before the others join; the publisher outruns the services and then goes quiet. Returns the
-    decisions' rate and the verdicts/s derived from it, as ``decision_service``.
+    before the others join. The publisher then shares the cores with the services for its
+    first second or so, and a batch's decisions are all written at its end; so the rate is
+    given from the first verdict published and from the first decision written, a floor and a
+    ceiling of what the services carry.
     """
     prefix = fresh_prefix(f"decisions-{instances}")
     settings = kafka_settings(bootstrap, prefix)
@@ -343,10 +359,17 @@ def decision_processes(
     with Orchestrator(specs, logs, env=service_env(os.environ)) as services:
         services.start_all()
         _wait_for_members(bootstrap, group, instances, services.check_running)
+        published_ms = int(time.time() * 1000)
         prefill(settings, names.verdicts, verdicts)
-        rate = output_rate(settings, names.decisions, events)
+        decided = output_rate(settings, names.decisions, events)
         services.check_running()
-    return rate, rate.per_second * len(verdicts) / events
+    per_event = len(verdicts) / events
+    from_publish = Rate(decided.events, published_ms, decided.last_ms).per_second
+    return DecisionRate(
+        verdicts_per_s=from_publish * per_event,
+        verdicts_per_s_from_first_decision=decided.per_second * per_event,
+        decisions_per_s=from_publish,
+    )
 
 
 def _wait_for_members(

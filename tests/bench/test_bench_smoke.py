@@ -41,7 +41,10 @@ def test_the_suite_measures_every_stage_and_reports_it(
     assert all(rate > 0 for rate in results["check"][0].values())
     assert set(results["checks"]) == {"duration", "tip", "copyright", "nsfw", "violence"}
     assert [row["instances"] for row in results["decision"]] == [1, 2] * size.repeat
-    assert all(row["verdicts_per_s"] > 0 for row in results["decision"])
+    assert all(
+        0 < row["verdicts_per_s"] <= row["verdicts_per_s_from_first_decision"]
+        for row in results["decision"]
+    )
     assert results["cli"]["events"] == size.cli_events
     assert results["lambda"]["records"] == 100
     ours = [run for run in results["pipeline"] if run["system"] == "streamjury"]
@@ -85,8 +88,18 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
         "finished": 60.0,
         "check": [{"passthrough": 100.0, "batch 500": 50.0}],
         "decision": [
-            {"instances": 1, "verdicts_per_s": 10.0, "decisions_per_s": 4.0},
-            {"instances": 2, "verdicts_per_s": 18.0, "decisions_per_s": 7.0},
+            {
+                "instances": 1,
+                "verdicts_per_s": 10.0,
+                "verdicts_per_s_from_first_decision": 12.0,
+                "decisions_per_s": 4.0,
+            },
+            {
+                "instances": 2,
+                "verdicts_per_s": 18.0,
+                "verdicts_per_s_from_first_decision": 21.0,
+                "decisions_per_s": 7.0,
+            },
         ],
         "decision_verdicts": 25,
         "pipeline": [
@@ -117,9 +130,10 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "50.0% of raw passthrough" in text
     assert "3.0x Quix Streams" in text
     assert "| 1 | 2 | 3 | 4 | 2 |" in text  # visible p50..max, then p99 to decided_at (2.5)
-    assert "| 1 | 10 | 10..10 | 4 |" in text
-    assert "| 2 | 18 | 18..18 | 7 |" in text
+    assert "| 1 | 10 | 10..10 | 12 | 4 |" in text
+    assert "| 2 | 18 | 18..18 | 21 | 7 |" in text
     assert summary_lines(results)[0].startswith("one check (duration, batch 500): 50.0% of")
-    assert "decision service: 10 verdicts/s with one instance, 18 verdicts/s with 2 instances" in (
-        summary_lines(results)
-    )
+    assert (
+        "decision service: 10 verdicts/s with one instance (12 from the first decision), "
+        "18 verdicts/s with 2 instances (21 from the first decision)"
+    ) in summary_lines(results)
