@@ -1,6 +1,7 @@
 """Each stage alone on the real Kafka broker: a check's consumer, the decision service, passthrough.
 
-Rates come from the output records' own timestamps (first to last), so start-up is never counted.
+Rates come from the output records' own timestamps (first to last), so start-up is never counted;
+the decision stage's also from the first verdict published (see ``decision_processes``).
 """
 
 from __future__ import annotations
