@@ -15,8 +15,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from streamjury.errors import StreamError
 from streamjury.esm.event import ShardRecord
 from streamjury.streams.kinesis.clients import error_code
-from streamjury.streams.kinesis.consumer import RESET_ITERATOR_ERRORS, THROTTLE_ERRORS
+from streamjury.streams.kinesis.consumer import RESET_ITERATOR_ERRORS
 from streamjury.streams.kinesis.shards import (
+    THROTTLE_ERRORS,
     Position,
     ShardInfo,
     get_records,

@@ -48,6 +48,7 @@ from streamjury.streams.kinesis.checkpoints.base import (
 from streamjury.streams.kinesis.clients import error_code
 from streamjury.streams.kinesis.leases import LeaseCoordinator, LeaseOptions, fair_share
 from streamjury.streams.kinesis.shards import (
+    THROTTLE_ERRORS,
     Position,
     ShardInfo,
     get_records,
@@ -65,9 +66,6 @@ log = logging.getLogger(__name__)
 ShardKey = tuple[str, str]
 """(stream, shard id)."""
 RESET_ITERATOR_ERRORS = frozenset({"ExpiredIteratorException", "InternalFailure"})
-THROTTLE_ERRORS = frozenset(
-    {"ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException"}
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from streamjury.errors import StreamError, UnknownStream
+from streamjury.retry import RetryPolicy
 from streamjury.streams.base import Record
 from streamjury.streams.kinesis.clients import error_code
 
@@ -32,6 +33,13 @@ MAX_EMPTY_PAGES = 1000
 LAST_RECORD_WINDOWS_S = (10.0, 300.0, 3600.0, 6 * 3600.0)
 """Look-back windows, widened in turn, for finding a shard's last record cheaply."""
 MISSING_SEQUENCE_ERRORS = frozenset({"ResourceNotFoundException", "InvalidArgumentException"})
+THROTTLE_ERRORS = frozenset(
+    {"ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException"}
+)
+THROTTLED_READ_RETRY = RetryPolicy(attempts=12, base_delay_s=0.2, max_delay_s=5.0)
+"""A throttled read (a restore, a search for a shard's last record) waits and tries again, on top
+of botocore's own retries (~7 s): a throttling spell of tens of seconds delays a service's start
+instead of ending it. Jittered, so members that were throttled together spread out."""
 
 IteratorKind = Literal[
     "TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "AT_TIMESTAMP"
@@ -249,12 +257,25 @@ def _iterator(
 
 
 def _guarded(stream: str, call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)``, with botocore errors translated into streamjury's."""
-    try:
-        return call(*args)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise UnknownStream(f"Kinesis stream {stream!r} or its shard is gone: {exc}") from exc
-        raise StreamError(f"reading Kinesis stream {stream!r} failed: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StreamError(f"reading Kinesis stream {stream!r} failed: {exc}") from exc
+    """``call(*args)``, retried while throttled (``THROTTLED_READ_RETRY``), with botocore errors
+    translated into streamjury's."""
+    attempt = 1
+    while True:
+        try:
+            return call(*args)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "ResourceNotFoundException":
+                raise UnknownStream(
+                    f"Kinesis stream {stream!r} or its shard is gone: {exc}"
+                ) from exc
+            if code not in THROTTLE_ERRORS or THROTTLED_READ_RETRY.gives_up(attempt):
+                raise StreamError(f"reading Kinesis stream {stream!r} failed: {exc}") from exc
+            wait = THROTTLED_READ_RETRY.delay(attempt)
+            log.warning(
+                "reading Kinesis stream %r: throttled (%s), next try in %.1f s", stream, code, wait
+            )
+            time.sleep(wait)
+            attempt += 1
+        except BotoCoreError as exc:
+            raise StreamError(f"reading Kinesis stream {stream!r} failed: {exc}") from exc
