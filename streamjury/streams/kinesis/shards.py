@@ -256,11 +256,15 @@ def _iterator(
         raise
 
 
+class _Throttled(StreamError):
+    """A read refused for throttling, once botocore's own retries ran out."""
+
+
 def _guarded(stream: str, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``, retried while throttled (``THROTTLED_READ_RETRY``), with botocore errors
     translated into streamjury's."""
-    attempt = 1
-    while True:
+
+    def attempt() -> T:
         try:
             return call(*args)
         except ClientError as exc:
@@ -269,13 +273,12 @@ def _guarded(stream: str, call: Callable[..., T], *args: Any) -> T:
                 raise UnknownStream(
                     f"Kinesis stream {stream!r} or its shard is gone: {exc}"
                 ) from exc
-            if code not in THROTTLE_ERRORS or THROTTLED_READ_RETRY.gives_up(attempt):
-                raise StreamError(f"reading Kinesis stream {stream!r} failed: {exc}") from exc
-            wait = THROTTLED_READ_RETRY.delay(attempt)
-            log.warning(
-                "reading Kinesis stream %r: throttled (%s), next try in %.1f s", stream, code, wait
-            )
-            time.sleep(wait)
-            attempt += 1
+            failed = _Throttled if code in THROTTLE_ERRORS else StreamError
+            raise failed(f"reading Kinesis stream {stream!r} failed: {exc}") from exc
         except BotoCoreError as exc:
             raise StreamError(f"reading Kinesis stream {stream!r} failed: {exc}") from exc
+
+    def note(tried: int, wait: float, exc: Exception) -> None:
+        log.warning("%s (try %d); next try in %.1f s", exc, tried, wait)
+
+    return THROTTLED_READ_RETRY.call(attempt, retry_on=_Throttled, on_retry=note)
