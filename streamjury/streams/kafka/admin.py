@@ -47,6 +47,7 @@ TRANSIENT_CODES = frozenset(
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_LEADER_EPOCH,
         KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.OFFSET_NOT_AVAILABLE,
         KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
         KafkaError.COORDINATOR_NOT_AVAILABLE,
         KafkaError.NOT_COORDINATOR,
@@ -57,6 +58,9 @@ TRANSIENT_CODES = frozenset(
     }
 ) | known_codes("_DESTROY_BROKER")
 """Errors that clear up by themselves in a moment, whatever librdkafka's retriable flag says.
+
+OFFSET_NOT_AVAILABLE: a leader elected a moment ago answers offset look-ups with it until its
+high watermark has caught up with the replicas' (Kafka's own clients retry it).
 
 _DESTROY_BROKER: up to librdkafka 2.15, a request in flight on a broker that the client
 decommissioned (e.g. on re-bootstrap) failed with it; 2.16 reports _TRANSPORT instead."""
