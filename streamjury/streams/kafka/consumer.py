@@ -12,16 +12,16 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streamjury.errors import FencedError, StreamError, UnknownStream
+from streamjury.errors import FencedError, StreamError
 from streamjury.streams.base import PartitionsCallback, Record, last_per_partition
 from streamjury.streams.kafka.config import ClientConfig
 from streamjury.streams.kafka.errors import (
     REBALANCE_CODES,
     RETRIABLE_COMMIT_CODES,
-    UNKNOWN_TOPIC_CODES,
     as_stream_error,
     describe,
     error_of,
+    raise_unrecoverable,
 )
 from streamjury.streams.kafka.rebalance import Rebalancer
 from streamjury.streams.kafka.records import Position, by_stream, to_record
@@ -31,14 +31,6 @@ log = logging.getLogger(__name__)
 COMMIT_TIMEOUT_S = 30.0
 """How long ``commit`` keeps retrying while the group coordinator is unreachable."""
 COMMIT_RETRY_S = 0.5
-ACCESS_DENIED_CODES = frozenset(
-    {
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-        KafkaError.GROUP_AUTHORIZATION_FAILED,
-        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-        KafkaError._AUTHENTICATION,
-    }
-)
 
 
 class KafkaConsumer:
@@ -121,15 +113,10 @@ class KafkaConsumer:
         return records
 
     def _on_message_error(self, error: KafkaError) -> None:
-        """End-of-partition events are not errors; unknown topics, denied access and fatal
-        errors are raised; the rest (connection trouble...) librdkafka recovers from itself."""
-        code = error.code()
-        if code == KafkaError._PARTITION_EOF:
+        """End-of-partition events are not errors; the rest: see ``raise_unrecoverable``."""
+        if error.code() == KafkaError._PARTITION_EOF:
             return
-        if code in UNKNOWN_TOPIC_CODES:
-            raise UnknownStream(f"a consumed stream does not exist (any more): {describe(error)}")
-        if error.fatal() or code in ACCESS_DENIED_CODES:
-            raise StreamError(f"Kafka consumer error: {describe(error)}")
+        raise_unrecoverable(error)
         log.warning("Kafka consumer: %s", describe(error))
 
     # -- committing ------------------------------------------------------------------------

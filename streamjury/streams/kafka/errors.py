@@ -106,6 +106,27 @@ RETRIABLE_COMMIT_CODES = frozenset(
 """Commit failures that a later attempt may overcome (the broker or its coordinator moved)."""
 
 
+ACCESS_DENIED_CODES = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError._AUTHENTICATION,
+    }
+)
+
+
+def raise_unrecoverable(error: KafkaError) -> None:
+    """Raise for an error event a consumer's poll handed out that librdkafka will not get over
+    (a stream gone, access denied, a fatal error); return for the rest (a broker unreachable, a
+    leader moving), which it recovers from by itself while the caller polls on."""
+    code = error.code()
+    if code in UNKNOWN_TOPIC_CODES:
+        raise UnknownStream(f"a consumed stream does not exist (any more): {describe(error)}")
+    if error.fatal() or code in ACCESS_DENIED_CODES:
+        raise StreamError(f"Kafka consumer error: {describe(error)}")
+
+
 def known_codes(*names: str) -> frozenset[int]:
     """The error codes of ``names`` that this confluent-kafka build knows (older ones lack the
     newest codes), so a set can name them without breaking on an older version."""

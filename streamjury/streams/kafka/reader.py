@@ -17,7 +17,7 @@ from streamjury.errors import StreamError
 from streamjury.streams.base import Record
 from streamjury.streams.kafka.admin import KafkaAdmin
 from streamjury.streams.kafka.config import KafkaClientConfigs
-from streamjury.streams.kafka.errors import as_stream_error, describe
+from streamjury.streams.kafka.errors import as_stream_error, describe, raise_unrecoverable
 from streamjury.streams.kafka.records import to_record
 
 log = logging.getLogger(__name__)
@@ -70,22 +70,23 @@ def _pages(reader: Any, tp: Any, end: int) -> Iterator[Record]:
                 rest = reader.consume(PAGE_SIZE, 0) if first is not None else []
             except KafkaException as exc:
                 raise as_stream_error(exc, "read a partition") from exc
-            if first is None:
-                if time.monotonic() - last_progress > STALL_S:
-                    raise StreamError(f"reading a partition stalled for {STALL_S:.0f}s")
-                continue
-            last_progress = time.monotonic()
-            for message in [first, *rest]:
+            messages = [first, *rest] if first is not None else []
+            for message in messages:
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         return
-                    raise StreamError(f"cannot read a partition: {describe(error)}")
+                    raise_unrecoverable(error)  # else a broker or leader moment: poll on
+                    log.warning("reading a partition: %s", describe(error))
+                    continue
                 if message.offset() >= end:
                     return
+                last_progress = time.monotonic()
                 yield to_record(message)
-            if _position(reader, tp) >= end:
+            if messages and _position(reader, tp) >= end:
                 return
+            if time.monotonic() - last_progress > STALL_S:
+                raise StreamError(f"reading a partition stalled for {STALL_S:.0f}s")
     finally:
         reader.close()
 
