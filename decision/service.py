@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -35,6 +35,7 @@ from streamjury.errors import (
     ConfigError,
     FencedError,
     InvalidEvent,
+    OpenTransactionError,
     RewoundDeliveryError,
     WriterFencedError,
 )
@@ -340,7 +341,7 @@ class DecisionService:
                 self._restore(partition)
 
     def _restore(self, partition: str) -> None:
-        changelog = self._backend.read_partition(self._streams.decision_state, partition)
+        changelog = self._read_changelog(partition)
         count = self._joiner.restore(partition, ((r.key, r.value) for r in changelog))
         log.info(
             "restored %d joins of verdicts partition %s",
@@ -349,6 +350,31 @@ class DecisionService:
             extra={"service": STAGE, "stream": self._streams.verdicts, "partition": partition},
         )
         self._hold_until_caught_up(partition)
+
+    def _read_changelog(self, partition: str) -> Iterator[Record]:
+        """The partition's changelog, once nothing this service's writer id left open holds
+        the read up.
+
+        A transaction still open after the read's long wait is not a live one: if it is this
+        writer id's (a broker that completed it without its markers), only this writer can
+        close it, and no batch gets written before the restore has passed it. So the writer
+        aborts whatever its id left open and the read starts again, once.
+        """
+        state = self._streams.decision_state
+        try:
+            return self._backend.read_partition(state, partition)
+        except OpenTransactionError as exc:
+            if self._writer is None:
+                raise
+            log.warning(
+                "restoring verdicts partition %s: %s; closing what this writer left open",
+                partition,
+                exc,
+                extra={"service": STAGE, "stream": state, "partition": partition},
+            )
+        names = self._streams
+        self._writer.abort_left_open([names.decisions, names.decision_state, names.deadletter])
+        return self._backend.read_partition(state, partition)
 
     def _hold_until_caught_up(self, partition: str) -> None:
         """Hold the partition's timers if verdicts wait in it beyond the group's position."""

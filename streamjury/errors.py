@@ -37,6 +37,11 @@ class RewoundDeliveryError(DeliveryError):
     batch: drop whatever was derived from it and poll again (its records come back)."""
 
 
+class OpenTransactionError(StreamError):
+    """A read waits on a transaction that has neither committed nor aborted in time: it stops
+    at the first record of that transaction, so it cannot know where the partition ends."""
+
+
 class PartialDeliveryError(DeliveryError):
     """Some records of a write are not durably written: ``unwritten`` indexes the caller's input.
 

@@ -136,6 +136,14 @@ class AtomicWriter(Protocol):
         self, outputs: Mapping[str, Sequence[OutRecord]], consumed: Sequence[Record]
     ) -> None: ...
 
+    def abort_left_open(self, streams: Sequence[str]) -> None:
+        """Close what an earlier writer with this writer id left open in ``streams`` and in
+        the group's offsets, by aborting it, so that reads waiting on it can go on.
+
+        Kafka: a broker can complete a transaction without writing its markers, leaving its
+        records open for good (docs/reliability.md). Elsewhere nothing can be left open."""
+        ...
+
     def close(self) -> None: ...
 
 

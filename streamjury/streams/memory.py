@@ -415,5 +415,8 @@ class MemoryAtomicWriter:
             self._consumer.backend.append_locked(outputs.items())
             self._consumer.commit_locked(consumed)
 
+    def abort_left_open(self, streams: Sequence[str]) -> None:
+        """Nothing is ever left open: a write is all or nothing."""
+
     def close(self) -> None:
         """Nothing to release: the consumer owns the membership."""

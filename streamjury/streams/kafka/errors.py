@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 
-from streamjury.errors import FencedError, StreamError, UnknownStream
+from streamjury.errors import FencedError, OpenTransactionError, StreamError, UnknownStream
 
 
-class TransactionStillOpenError(StreamError):
+class TransactionStillOpenError(OpenTransactionError):
     """A partition's last stable offset has not reached what was written: a transaction on it
     has neither committed nor aborted yet. Transient by nature (the broker aborts a transaction
     that outlives ``transaction.timeout.ms``), so a caller that can wait may retry the read."""

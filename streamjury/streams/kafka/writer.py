@@ -245,6 +245,47 @@ class KafkaAtomicWriter:
                 f"the consumer was rewound to the batch: {failure.reason}"
             ) from cause
 
+    def abort_left_open(self, streams: Sequence[str]) -> None:
+        """Sweep ``streams`` and the group's offsets of the partitions this member owns: an
+        aborted transaction whose markers close whatever is still open under this writer id.
+
+        For a reader that found a transaction open for longer than any live one can be: one
+        the broker completed without its markers (a broker shutting down while a transaction
+        was under way). ``init_transactions`` does not end it, as the coordinator has it for
+        complete, so only a marker of this producer id can, and no batch can be written
+        before the reader has passed it. Records of other writer ids are left alone.
+        """
+        self._check_usable()
+        deadline = time.monotonic() + self.retry_for_s
+        self._phase = "sweep"
+        try:
+            sender = self._ready(deadline)
+            for stream in streams:
+                if stream not in self._known_streams:
+                    sender.check_stream(stream)
+                    self._known_streams.add(stream)
+            owned = {position: 0 for position in self._consumer.owned()}
+            self._sweep(sender, owned, deadline)
+            self._phase = "idle"
+        except RolledBackError as exc:
+            self._phase = "idle"
+            self._consumer.rewind([], back_to=exc.positions)
+            raise StreamError(
+                f"writer {self.writer_id!r}: {exc}: start again from the committed positions"
+            ) from exc
+        except (KafkaException, StreamError) as exc:
+            failure = self._failure(exc)
+            self._end(failure)
+            if failure.fenced:
+                self._fenced = failure.reason
+                raise WriterFencedError(
+                    f"writer {self.writer_id!r} was fenced: {failure.reason}"
+                ) from exc
+            raise StreamError(
+                f"writer {self.writer_id!r} could not close transactions left open: "
+                f"{failure.reason}"
+            ) from exc
+
     def close(self) -> None:
         """Nothing is ever left open between batches; drop the producer.
 
@@ -439,13 +480,17 @@ class KafkaAtomicWriter:
         for stream in sorted(self._known_streams):
             for partition in range(self._partition_count(sender, stream)):
                 producer.produce(stream, None, SWEEP_KEY, partition=partition)
-        metadata = self._consumer.group_metadata()
-        positions = self._partitions_of(offsets)
-        self._transactional(
-            lambda timeout: producer.send_offsets_to_transaction(positions, metadata, timeout),
-            "add offsets to the sweep",
-            deadline,
-        )
+        # Written before the abort: a record the abort purges from the queue may never have
+        # added its partition to the transaction, and that partition would get no marker.
+        sender.flush(max(deadline - time.monotonic(), MIN_CALL_TIMEOUT_S))
+        if offsets:
+            metadata = self._consumer.group_metadata()
+            positions = self._partitions_of(offsets)
+            self._transactional(
+                lambda timeout: producer.send_offsets_to_transaction(positions, metadata, timeout),
+                "add offsets to the sweep",
+                deadline,
+            )
         self._transactional(producer.abort_transaction, "abort the sweep", deadline)
         sender.take_report()
         log.warning(
@@ -563,5 +608,6 @@ PHASES = {
     "produce": "producing the outputs",
     "offsets": "adding the offsets",
     "commit": "committing",
+    "sweep": "closing transactions left open",
 }
 """The phase of an attempt, as failure reasons name it."""

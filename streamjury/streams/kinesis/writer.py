@@ -55,5 +55,8 @@ class KinesisAtomicWriter:
         state = write_outputs(self._catalog, self._putter, outputs)
         self._consumer.commit_with_state(consumed, state)
 
+    def abort_left_open(self, streams: Sequence[str]) -> None:
+        """Nothing to close: Kinesis has no transactions, a record is visible once written."""
+
     def close(self) -> None:
         """Nothing to release: the consumer owns the leases."""

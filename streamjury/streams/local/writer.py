@@ -22,5 +22,8 @@ class LocalAtomicWriter:
     ) -> None:
         self._consumer.write_and_commit(outputs, consumed)
 
+    def abort_left_open(self, streams: Sequence[str]) -> None:
+        """Nothing is ever left open: a write is all or nothing."""
+
     def close(self) -> None:
         """Nothing to release: the consumer owns the connection and the lease."""

@@ -317,3 +317,38 @@ def test_a_commit_the_broker_rolls_back_is_found_and_its_batch_written_again(
     assert copied_keys(kafka_broker, copy.copies, "read_committed") == Counter(copy.keys)
     assert copy.finished()
     copy.close()
+
+
+def test_closing_what_a_writer_left_open_adds_nothing_visible_and_moves_no_offset(
+    kafka_backend: KafkaBackend,
+    kafka_broker: LocalKafkaBroker,
+    streams: tuple[str, str],
+    stream_prefix: str,
+) -> None:
+    """The sweep a restore asks for (``abort_left_open``) on the real broker: an aborted
+    transaction in every partition of the swept streams and in the group's offsets. Readers
+    see none of it, every partition is settled after it, the group's offsets stay where the
+    last commit put them, and the writer goes on writing."""
+    copy = Copy.start(kafka_backend, streams, stream_prefix, 40)
+    first = copy.consumer.poll(20, 10.0)
+    assert first
+    assert copy.batch(first)
+    committed = copy.committed()
+    written = copied_keys(kafka_broker, copy.copies, "read_uncommitted")
+
+    copy.writer.abort_left_open([copy.copies])
+
+    sweeps = copied_keys(kafka_broker, copy.copies, "read_uncommitted") - written
+    partitions = kafka_backend.partitions(copy.copies)
+    assert sweeps == Counter({"streamjury-abort-sweep": len(partitions)})  # one per partition
+    assert copied_keys(kafka_broker, copy.copies, "read_committed") == Counter(r.key for r in first)
+    assert copy.committed() == committed
+    for partition in partitions:  # nothing left open: a read to the end does not wait
+        list(kafka_backend.read_partition(copy.copies, partition))
+    deadline = time.monotonic() + 60
+    while not copy.finished() and time.monotonic() < deadline:
+        records = copy.consumer.poll(20, 0.5)
+        if records:
+            copy.batch(records)
+    assert copied_keys(kafka_broker, copy.copies, "read_committed") == Counter(copy.keys)
+    copy.close()

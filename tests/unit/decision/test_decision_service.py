@@ -13,6 +13,7 @@ import pytest
 from decision.joiner import Joiner
 from decision.policy import Policy
 from decision.service import DecisionService, ServiceConfig
+from streamjury.errors import OpenTransactionError
 from streamjury.schemas import DeadLetter, Decision, Verdict
 from streamjury.streams.base import OutRecord, Record, StreamConsumer
 from streamjury.streams.memory import MemoryAtomicWriter, MemoryBackend, MemoryConsumer
@@ -476,3 +477,72 @@ def test_the_same_event_sent_twice_or_redelivered_is_a_harmless_duplicate(
     assert dead_letters(backend) == []
     assert outcomes(backend) == {("up-1", 1): "approve"}
     assert service.stats.conflicting_duplicates == 0
+
+
+class LeftOpen(MemoryBackend):
+    """Its changelog reads wait on a transaction until ``sweeps_to_close`` sweeps have run."""
+
+    def __init__(self, sweeps_to_close: int) -> None:
+        super().__init__(partitions=4)
+        self.open = False
+        self.sweeps_to_close = sweeps_to_close
+        self.swept: list[list[str]] = []
+
+    def read_partition(
+        self, stream: str, partition: str, start_offset: int = 0
+    ) -> Iterator[Record]:
+        if self.open and stream == STREAMS.decision_state:
+            raise OpenTransactionError(f"{stream}/{partition} still has a transaction open")
+        return super().read_partition(stream, partition, start_offset)
+
+    def atomic_writer(self, consumer: StreamConsumer, writer_id: str) -> MemoryAtomicWriter:
+        assert isinstance(consumer, MemoryConsumer)
+        return Sweeping(consumer, writer_id, self)
+
+
+class Sweeping(MemoryAtomicWriter):
+    def __init__(self, consumer: MemoryConsumer, writer_id: str, backend: LeftOpen) -> None:
+        super().__init__(consumer, writer_id)
+        self.backend = backend
+
+    def abort_left_open(self, streams: Sequence[str]) -> None:
+        self.backend.swept.append(list(streams))
+        if len(self.backend.swept) >= self.backend.sweeps_to_close:
+            self.backend.open = False
+
+
+def test_a_restore_held_up_by_a_transaction_left_open_sweeps_and_restores(
+    start_service: StartService, make_verdict: VerdictFactory
+) -> None:
+    backend = LeftOpen(sweeps_to_close=1)
+    first = start_service(on=backend)
+    publish(backend, *upload(make_verdict, "up-1", copyright=0.1, nsfw=0.1))
+    drain(first)
+    first.close()
+    backend.open = True
+
+    second = start_service(on=backend)
+    publish(backend, *upload(make_verdict, "up-1", violence=0.1))
+    drain(second)
+
+    assert backend.swept == [[STREAMS.decisions, STREAMS.decision_state, STREAMS.deadletter]]
+    assert outcomes(backend) == {("up-1", 1): "approve"}  # the restored join, completed
+
+
+def test_a_restore_still_held_up_after_the_sweep_fails_rather_than_decide_without_it(
+    start_service: StartService, make_verdict: VerdictFactory
+) -> None:
+    backend = LeftOpen(sweeps_to_close=2)
+    first = start_service(on=backend)
+    publish(backend, *upload(make_verdict, "up-1", copyright=0.1, nsfw=0.1))
+    drain(first)
+    first.close()
+    backend.open = True
+
+    second = start_service(on=backend)
+    publish(backend, *upload(make_verdict, "up-1", violence=0.1))
+    with pytest.raises(OpenTransactionError, match="still has a transaction open"):
+        drain(second)
+
+    assert len(backend.swept) == 1
+    assert outcomes(backend) == {}
