@@ -50,6 +50,11 @@ class FaultRates:
     retries (5 attempts, ~7 s of jittered back-off on average), so the product's retries and
     back-off are reached too. None: no storms."""
     storm_s: tuple[float, float] = (6.0, 10.0)
+    sure_by_call: int = 5
+    """The call of each kind (PutRecords, GetRecords, PutRecords with entries) by which its
+    fault has surely been injected: drawn for it if chance has not yet. Few calls pass the
+    proxy in a short run (services write in batches): at 5% a call, about one run in ten met
+    no refused PutRecords at all."""
 
 
 class FaultPlan:
@@ -65,6 +70,7 @@ class FaultPlan:
             clock() + self._rng.uniform(*rates.first_storm_s) if rates.storm_every_s else None
         )
         self.injected: Counter[str] = Counter()
+        self._calls: Counter[str] = Counter()
 
     def refuse(self, target: str) -> bool:
         """Whether to refuse this call whole (throttled), storms included."""
@@ -76,22 +82,36 @@ class FaultPlan:
                 every = self.rates.storm_every_s or (0.0, 0.0)
                 self._next_storm = self._storm_until + self._rng.uniform(*every)
                 self.injected["storms"] += 1
+            kind = f"{target.split('.')[-1]} refused"
+            self._calls[kind] += 1
             refused = now < self._storm_until or self._rng.random() < rate
+            refused = refused or self._due(kind)
             if refused:
-                self.injected[f"{target.split('.')[-1]} refused"] += 1
+                self.injected[kind] += 1
             return refused
 
     def failing_entries(self, count: int) -> list[int]:
         """Indices of the entries of a PutRecords call to fail (none for most calls)."""
         with self._lock:
-            if count == 0 or self._rng.random() >= self.rates.put_partial:
+            kind = "PutRecords partially failed"
+            if count == 0:
                 return []
-            failing = [i for i in range(count) if self._rng.random() < self.rates.entry_failed]
+            self._calls[kind] += 1
+            if self._due(kind):
+                failing = [self._rng.randrange(count)]
+            elif self._rng.random() >= self.rates.put_partial:
+                return []
+            else:
+                failing = [i for i in range(count) if self._rng.random() < self.rates.entry_failed]
             if not failing:
                 return []
             self.injected["PutRecords partially failed"] += 1
             self.injected["PutRecords entries failed"] += len(failing)
             return failing
+
+    def _due(self, kind: str) -> bool:
+        """Whether this call must inject ``kind``: none yet, and its ``sure_by_call``-th call."""
+        return self.injected[kind] == 0 and self._calls[kind] == self.rates.sure_by_call
 
 
 class KinesisFaultProxy:

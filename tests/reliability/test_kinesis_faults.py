@@ -13,7 +13,13 @@ from streamjury.settings import KinesisSettings
 from streamjury.streams.base import OutRecord
 from streamjury.streams.kinesis.clients import kinesis_client
 from streamjury.streams.kinesis.put import RecordPutter
-from tests.reliability.kinesis_faults import FaultPlan, FaultRates, KinesisFaultProxy
+from tests.reliability.kinesis_faults import (
+    GET_RECORDS,
+    PUT_RECORDS,
+    FaultPlan,
+    FaultRates,
+    KinesisFaultProxy,
+)
 
 pytestmark = [pytest.mark.kinesis]
 
@@ -49,3 +55,23 @@ def test_records_put_through_failing_entries_land_exactly_once(kinesis_local: Lo
     assert sorted(r["Data"] for r in written) == sorted(r.value for r in records)
     assert plan.injected["PutRecords entries failed"] > 0
     assert plan.injected["PutRecords refused"] > 0
+
+
+def test_every_kind_of_fault_is_met_by_its_sure_call_even_when_chance_never_draws_it() -> None:
+    never = FaultRates(put_refused=0.0, put_partial=0.0, get_throttled=0.0, storm_every_s=None)
+    plan = FaultPlan(never, seed=1, clock=time.monotonic)
+
+    puts = [plan.refuse(PUT_RECORDS) for _ in range(12)]
+    gets = [plan.refuse(GET_RECORDS) for _ in range(12)]
+    entries = [plan.failing_entries(4) for _ in range(12)]
+
+    sure = never.sure_by_call - 1
+    assert [n for n, refused in enumerate(puts) if refused] == [sure]
+    assert [n for n, refused in enumerate(gets) if refused] == [sure]
+    assert [n for n, failing in enumerate(entries) if failing] == [sure]
+    assert plan.injected == {
+        "PutRecords refused": 1,
+        "GetRecords refused": 1,
+        "PutRecords partially failed": 1,
+        "PutRecords entries failed": 1,
+    }
