@@ -71,6 +71,7 @@ def _pages(reader: Any, tp: Any, end: int) -> Iterator[Record]:
             except KafkaException as exc:
                 raise as_stream_error(exc, "read a partition") from exc
             messages = [first, *rest] if first is not None else []
+            yielded = False
             for message in messages:
                 error = message.error()
                 if error is not None:
@@ -81,10 +82,12 @@ def _pages(reader: Any, tp: Any, end: int) -> Iterator[Record]:
                     continue
                 if message.offset() >= end:
                     return
-                last_progress = time.monotonic()
+                yielded = True
                 yield to_record(message)
             if messages and _position(reader, tp) >= end:
                 return
+            if yielded:  # error events alone are not progress
+                last_progress = time.monotonic()
             if time.monotonic() - last_progress > STALL_S:
                 raise StreamError(f"reading a partition stalled for {STALL_S:.0f}s")
     finally:

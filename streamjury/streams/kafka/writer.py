@@ -195,11 +195,8 @@ class KafkaAtomicWriter:
                 cause: BaseException = exc
             self._end(failure)
             if failure.fenced:
-                self._fenced = failure.reason
                 self._consumer.rewind(consumed)
-                raise WriterFencedError(
-                    f"writer {self.writer_id!r} was fenced: {failure.reason}"
-                ) from cause
+                raise self._fenced_by(failure) from cause
             committed = failure.committed
             if committed is None:
                 committed = self._committed(offsets, deadline)
@@ -260,15 +257,10 @@ class KafkaAtomicWriter:
         self._phase = "sweep"
         try:
             sender = self._ready(deadline)
-            for stream in streams:
-                if stream not in self._known_streams:
-                    sender.check_stream(stream)
-                    self._known_streams.add(stream)
+            self._learn_streams(sender, streams)
             owned = {position: 0 for position in self._consumer.owned()}
             self._sweep(sender, owned, deadline)
-            self._phase = "idle"
         except RolledBackError as exc:
-            self._phase = "idle"
             self._consumer.rewind([], back_to=exc.positions)
             raise StreamError(
                 f"writer {self.writer_id!r}: {exc}: start again from the committed positions"
@@ -277,14 +269,13 @@ class KafkaAtomicWriter:
             failure = self._failure(exc)
             self._end(failure)
             if failure.fenced:
-                self._fenced = failure.reason
-                raise WriterFencedError(
-                    f"writer {self.writer_id!r} was fenced: {failure.reason}"
-                ) from exc
+                raise self._fenced_by(failure) from exc
             raise StreamError(
                 f"writer {self.writer_id!r} could not close transactions left open: "
                 f"{failure.reason}"
             ) from exc
+        finally:
+            self._phase = "idle"
 
     def close(self) -> None:
         """Nothing is ever left open between batches; drop the producer.
@@ -359,6 +350,11 @@ class KafkaAtomicWriter:
             committed=committed,
             refused=phase == "commit" and code == KafkaError.INVALID_TXN_STATE,
         )
+
+    def _fenced_by(self, failure: _Failure) -> WriterFencedError:
+        """Mark this writer fenced for good (a newer one with its id took over): the error."""
+        self._fenced = failure.reason
+        return WriterFencedError(f"writer {self.writer_id!r} was fenced: {failure.reason}")
 
     def _end(self, failure: _Failure) -> None:
         """Abort the failed transaction if the producer still can, and drop the producer either
@@ -537,9 +533,14 @@ class KafkaAtomicWriter:
                 f"writer {self.writer_id!r} could not start a producer, nothing written, "
                 f"the consumer was rewound to the batch: {describe(None, exc)}"
             ) from exc
+        self._learn_streams(sender, streams)
+
+    def _learn_streams(self, sender: Sender, streams: Sequence[str]) -> None:
+        """Look up (UnknownStream) and remember the streams this writer does not know yet."""
         for stream in streams:
-            sender.check_stream(stream)
-            self._known_streams.add(stream)
+            if stream not in self._known_streams:
+                sender.check_stream(stream)
+                self._known_streams.add(stream)
 
     def _transactional(self, call: Callable[[float], Any], what: str, deadline: float) -> None:
         """Run a transactional call, retrying retriable errors (a coordinator moving or a broker

@@ -511,18 +511,26 @@ class Sweeping(MemoryAtomicWriter):
             self.backend.open = False
 
 
-def test_a_restore_held_up_by_a_transaction_left_open_sweeps_and_restores(
-    start_service: StartService, make_verdict: VerdictFactory
-) -> None:
-    backend = LeftOpen(sweeps_to_close=1)
+def restart_over_a_transaction_left_open(
+    backend: LeftOpen, start_service: StartService, make_verdict: VerdictFactory
+) -> DecisionService:
+    """Two of an upload's verdicts joined, the service restarted with its changelog reads held
+    up, and the third verdict published: the returned service restores when it next steps."""
     first = start_service(on=backend)
     publish(backend, *upload(make_verdict, "up-1", copyright=0.1, nsfw=0.1))
     drain(first)
     first.close()
     backend.open = True
-
     second = start_service(on=backend)
     publish(backend, *upload(make_verdict, "up-1", violence=0.1))
+    return second
+
+
+def test_a_restore_held_up_by_a_transaction_left_open_sweeps_and_restores(
+    start_service: StartService, make_verdict: VerdictFactory
+) -> None:
+    backend = LeftOpen(sweeps_to_close=1)
+    second = restart_over_a_transaction_left_open(backend, start_service, make_verdict)
     drain(second)
 
     assert backend.swept == [[STREAMS.decisions, STREAMS.decision_state, STREAMS.deadletter]]
@@ -533,14 +541,7 @@ def test_a_restore_still_held_up_after_the_sweep_fails_rather_than_decide_withou
     start_service: StartService, make_verdict: VerdictFactory
 ) -> None:
     backend = LeftOpen(sweeps_to_close=2)
-    first = start_service(on=backend)
-    publish(backend, *upload(make_verdict, "up-1", copyright=0.1, nsfw=0.1))
-    drain(first)
-    first.close()
-    backend.open = True
-
-    second = start_service(on=backend)
-    publish(backend, *upload(make_verdict, "up-1", violence=0.1))
+    second = restart_over_a_transaction_left_open(backend, start_service, make_verdict)
     with pytest.raises(OpenTransactionError, match="still has a transaction open"):
         drain(second)
 
